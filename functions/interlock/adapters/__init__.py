@@ -1,0 +1,1 @@
+"""Adapters layer: one module per vendor, translating its errors into Transient/PermanentError."""

@@ -1,0 +1,287 @@
+"""Core layer: one description of each payload type drives decoding, encoding and JSON Schema.
+
+Event payloads are frozen dataclasses. Their type hints plus the constraints given with `spec()`
+are the single source of truth: `decode` validates untrusted JSON against them with errors that
+name the field, `encode` writes them back, and `schema` emits the JSON Schema kept in `events/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from interlock.core.errors import PermanentError
+
+T = TypeVar("T")
+
+DEFAULT_MAX_LENGTH = 1024
+MAX_MAP_ITEMS = 64
+MAX_LIST_ITEMS = 64
+KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"
+_KEY_RE = re.compile(KEY_PATTERN)
+# Control characters break one-JSON-line logs and terminal output; nobody needs them in an id.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    description: str = ""
+    max_length: int = DEFAULT_MAX_LENGTH
+    pattern: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    finite: bool = True
+
+
+def spec(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A dataclass field with validation constraints (see `Spec`)."""
+    meta = {"spec": Spec(**kwargs)}
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=meta)
+    if isinstance(default, dict | list):
+        raise TypeError("use an immutable default")
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _spec_of(f: dataclasses.Field[Any]) -> Spec:
+    s = f.metadata.get("spec")
+    return s if isinstance(s, Spec) else Spec()
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_time(value: Any, path: str) -> datetime:
+    if not isinstance(value, str):
+        raise PermanentError(path, f"expected an RFC 3339 timestamp string, got {_describe(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PermanentError(path, f"not an RFC 3339 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise PermanentError(path, f"timestamp needs a time zone (e.g. 'Z'): {value[:40]!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
+    if not isinstance(value, str):
+        raise PermanentError(path, f"expected a string, got {_describe(value)}")
+    if len(value) > s.max_length:
+        raise PermanentError(path, f"too long: {len(value)} characters, at most {s.max_length}")
+    if _CONTROL_RE.search(value):
+        raise PermanentError(path, "contains control characters")
+    if s.pattern is not None and not re.fullmatch(s.pattern, value):
+        raise PermanentError(path, f"{value[:60]!r} does not match {s.pattern}")
+    return value
+
+
+def _check_number(value: Any, path: str, s: Spec, *, integer: bool) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "an integer" if integer else "a number"
+        raise PermanentError(path, f"expected {kind}, got {_describe(value)}")
+    if integer and not isinstance(value, int):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise PermanentError(path, f"expected an integer, got {value!r}")
+        value = int(value)
+    if s.finite and not math.isfinite(value):
+        raise PermanentError(path, f"must be finite, got {value!r}")
+    if s.minimum is not None and value < s.minimum:
+        raise PermanentError(path, f"must be >= {s.minimum:g}, got {value!r}")
+    if s.maximum is not None and value > s.maximum:
+        raise PermanentError(path, f"must be <= {s.maximum:g}, got {value!r}")
+    return value
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+        raise TypeError(f"unsupported union {tp!r}")
+    return tp, False
+
+
+def _decode_value(tp: Any, value: Any, path: str, s: Spec) -> Any:
+    tp, optional = _unwrap_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise PermanentError(path, "must not be null")
+    origin = typing.get_origin(tp)
+    if tp is str:
+        return check_string(value, path, s)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise PermanentError(path, f"expected true or false, got {_describe(value)}")
+        return value
+    if tp is int:
+        return _check_number(value, path, s, integer=True)
+    if tp is float:
+        return float(_check_number(value, path, s, integer=False))
+    if tp is datetime:
+        return parse_time(value, path)
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            allowed = ", ".join(repr(a) for a in typing.get_args(tp))
+            raise PermanentError(path, f"must be one of {allowed}, got {str(value)[:40]!r}")
+        return value
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise PermanentError(path, f"expected a list, got {_describe(value)}")
+        if len(value) > MAX_LIST_ITEMS:
+            raise PermanentError(path, f"too many items: {len(value)}, at most {MAX_LIST_ITEMS}")
+        return tuple(_decode_value(item_tp, v, f"{path}[{i}]", s) for i, v in enumerate(value))
+    if origin is Mapping or origin is dict:
+        _key_tp, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise PermanentError(path, f"expected an object, got {_describe(value)}")
+        if len(value) > MAX_MAP_ITEMS:
+            raise PermanentError(path, f"too many entries: {len(value)}, at most {MAX_MAP_ITEMS}")
+        out = {}
+        for k, v in value.items():
+            if not _KEY_RE.match(k):
+                raise PermanentError(_join(path, str(k)[:64]), f"key must match {KEY_PATTERN}")
+            out[k] = _decode_value(item_tp, v, _join(path, k), s)
+        return types.MappingProxyType(out) if origin is Mapping else out
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return decode(tp, value, path)
+    raise TypeError(f"unsupported field type {tp!r} at {path}")
+
+
+def decode(cls: type[T], data: Any, path: str = "") -> T:
+    """Build `cls` from untrusted JSON-like data, or raise PermanentError naming the field."""
+    if not isinstance(data, dict):
+        raise PermanentError(path or "data", f"expected an object, got {_describe(data)}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for key in data:
+        if key not in fields:
+            raise PermanentError(_join(path, str(key)[:64]), "unknown field")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise PermanentError(_join(path, name), "required field missing")
+            continue
+        kwargs[name] = _decode_value(hints[name], data[name], _join(path, name), _spec_of(f))
+    return cls(**kwargs)
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of a payload (datetimes as RFC 3339 UTC, tuples as lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, tuple | list):
+        return [encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: encode(v) for k, v in value.items()}
+    return value
+
+
+def _schema_of(tp: Any, s: Spec, defs: dict[str, Any]) -> dict[str, Any]:
+    tp, optional = _unwrap_optional(tp)
+    out: dict[str, Any]
+    origin = typing.get_origin(tp)
+    if tp is str:
+        out = {"type": "string", "maxLength": s.max_length}
+        if s.pattern:
+            out["pattern"] = s.pattern
+    elif tp is bool:
+        out = {"type": "boolean"}
+    elif tp is int or tp is float:
+        out = {"type": "integer" if tp is int else "number"}
+        if s.minimum is not None:
+            out["minimum"] = s.minimum
+        if s.maximum is not None:
+            out["maximum"] = s.maximum
+    elif tp is datetime:
+        out = {"type": "string", "format": "date-time"}
+    elif origin is typing.Literal:
+        out = {"enum": list(typing.get_args(tp))}
+    elif origin is tuple:
+        item = _schema_of(typing.get_args(tp)[0], s, defs)
+        out = {"type": "array", "items": item, "maxItems": MAX_LIST_ITEMS}
+    elif origin is Mapping or origin is dict:
+        item = _schema_of(typing.get_args(tp)[1], s, defs)
+        out = {
+            "type": "object",
+            "propertyNames": {"pattern": KEY_PATTERN},
+            "additionalProperties": item,
+            "maxProperties": MAX_MAP_ITEMS,
+        }
+    elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        defs.setdefault(tp.__name__, _object_schema(tp, defs))
+        out = {"$ref": f"#/$defs/{tp.__name__}"}
+    else:
+        raise TypeError(f"unsupported field type {tp!r}")
+    if s.description:
+        out["description"] = s.description
+    if optional:
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    hints = _hints(cls)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(cls):
+        props[f.name] = _schema_of(hints[f.name], _spec_of(f), defs)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        out["required"] = required
+    doc = (cls.__doc__ or "").strip().splitlines()
+    if doc:
+        out["description"] = doc[0]
+    return out
+
+
+def schema(cls: type, *, schema_id: str, title: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a payload type."""
+    defs: dict[str, Any] = {}
+    body = _object_schema(cls, defs)
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        "title": title,
+        **body,
+    }
+    if defs:
+        out["$defs"] = dict(sorted(defs.items()))
+    return out

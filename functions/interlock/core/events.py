@@ -1,0 +1,174 @@
+"""Core layer: the typed, frozen payload of every event interlock receives or emits.
+
+Facts are past tense (`model.evaluated`), requests imperative (`model.promote.requested`).
+The CloudEvents type of each payload is in `EVENT_TYPES`; `events/schemas/` is generated from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from interlock.core.codec import spec
+
+PREFIX = "dev.interlock."
+NAME = r"^[a-z][a-z0-9-]{0,62}$"
+VERSION_ID = r"^[0-9]{1,18}$"
+REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+GCS_URI = r"^gs://[a-z0-9][a-z0-9._\-]{1,220}/[^#]+#[0-9]{1,20}$"
+REVISION = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+@dataclass(frozen=True)
+class DataLanded:
+    """A Cloud Storage object was finalized (any inbound shape, normalized)."""
+
+    bucket: str = spec(max_length=222, pattern=r"^[a-z0-9][a-z0-9._\-]{1,220}$")
+    name: str = spec(max_length=1024, description="object name (GCS limit: 1024 bytes)")
+    generation: int = spec(minimum=1, description="pins the exact object version")
+    size: int | None = spec(None, minimum=0)
+    md5_hash: str | None = spec(None, max_length=64)
+    content_type: str | None = spec(None, max_length=256)
+    time_created: datetime | None = spec(None)
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}#{self.generation}"
+
+
+@dataclass(frozen=True)
+class ModelEvaluated:
+    """A training pipeline evaluated a registered model version."""
+
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    version: str = spec(pattern=VERSION_ID, description="Vertex AI Model Registry version id")
+    dataset_id: str = spec(max_length=256, description="id of the held-out evaluation set")
+    sample_count: int = spec(minimum=0)
+    metrics: Mapping[str, float] = spec(finite=False, description="metric name -> value")
+    evaluated_at: datetime = spec()
+    run_id: str = spec(max_length=256, description="pipeline run that produced the version")
+    input_uri: str | None = spec(None, pattern=GCS_URI, description="pinned training input")
+    artifact_uri: str | None = spec(None, max_length=1024)
+
+
+@dataclass(frozen=True)
+class ModelObserved:
+    """Live metrics of one serving revision over one window."""
+
+    model: str = spec(pattern=NAME)
+    revision: str = spec(pattern=REVISION, description="Cloud Run revision name")
+    version: str = spec(pattern=VERSION_ID)
+    window_start: datetime = spec()
+    window_end: datetime = spec()
+    sample_count: int = spec(minimum=0)
+    metrics: Mapping[str, float] = spec(finite=False)
+
+
+@dataclass(frozen=True)
+class TriggerRequested:
+    """A person or tool asks to run a pipeline on one pinned object."""
+
+    request_id: str = spec(pattern=REQUEST_ID)
+    pipeline: str = spec(pattern=NAME)
+    object_uri: str = spec(pattern=GCS_URI, description="gs://bucket/name#generation")
+    requested_by: str | None = spec(None, max_length=256)
+    reason: str | None = spec(None, max_length=1024)
+
+
+@dataclass(frozen=True)
+class PromoteRequested:
+    """A person asks to promote a model version (skips the gate, not the ordering guard)."""
+
+    request_id: str = spec(pattern=REQUEST_ID)
+    model: str = spec(pattern=NAME)
+    version: str = spec(pattern=VERSION_ID)
+    force: bool = spec(False, description="also promote over a newer champion")
+    requested_by: str | None = spec(None, max_length=256)
+    reason: str | None = spec(None, max_length=1024)
+
+
+@dataclass(frozen=True)
+class RollbackRequested:
+    """A person asks to return a model's traffic and alias to its previous good version."""
+
+    request_id: str = spec(pattern=REQUEST_ID)
+    model: str = spec(pattern=NAME)
+    requested_by: str | None = spec(None, max_length=256)
+    reason: str | None = spec(None, max_length=1024)
+
+
+OutcomeKind = Literal[
+    "triggered",
+    "promoted",
+    "advanced",
+    "rejected",
+    "rolled_back",
+    "held",
+    "inconclusive",
+    "needs_human",
+    "stale",
+    "duplicate",
+    "ignored",
+    "expired",
+    "dead_lettered",
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What interlock decided for one event, and what it changed."""
+
+    decision_id: str = spec(max_length=128)
+    kind: OutcomeKind = spec()
+    subject: str = spec(max_length=256, description="model or pipeline the decision is about")
+    event_id: str = spec(max_length=256)
+    event_type: str = spec(max_length=256)
+    reasons: tuple[str, ...] = spec(max_length=2048)
+    effects: tuple[str, ...] = spec(max_length=2048)
+    decided_at: datetime = spec()
+    manual: bool = spec(False)
+    request_id: str | None = spec(None, max_length=128)
+    requested_by: str | None = spec(None, max_length=256)
+
+
+Payload = (
+    DataLanded
+    | ModelEvaluated
+    | ModelObserved
+    | TriggerRequested
+    | PromoteRequested
+    | RollbackRequested
+    | Outcome
+)
+Request = TriggerRequested | PromoteRequested | RollbackRequested
+
+# Inbound types we define; outcome types are chosen by kind (see OUTCOME_TYPES).
+EVENT_TYPES: dict[str, type] = {
+    PREFIX + "model.evaluated.v1": ModelEvaluated,
+    PREFIX + "model.observed.v1": ModelObserved,
+    PREFIX + "pipeline.trigger.requested.v1": TriggerRequested,
+    PREFIX + "model.promote.requested.v1": PromoteRequested,
+    PREFIX + "model.rollback.requested.v1": RollbackRequested,
+}
+TYPE_OF: dict[type, str] = {v: k for k, v in EVENT_TYPES.items()}
+
+OUTCOME_TYPES: dict[str, str] = {
+    "triggered": PREFIX + "pipeline.triggered.v1",
+    "promoted": PREFIX + "model.promoted.v1",
+    "advanced": PREFIX + "model.promoted.v1",
+    "rejected": PREFIX + "model.rejected.v1",
+    "rolled_back": PREFIX + "model.rolled_back.v1",
+    "dead_lettered": PREFIX + "event.dead_lettered.v1",
+}
+DECISION_RECORDED = PREFIX + "decision.recorded.v1"
+
+
+def outcome_type(kind: str) -> str:
+    return OUTCOME_TYPES.get(kind, DECISION_RECORDED)
+
+
+# Foreign inbound types (Google's), normalized into our payloads by `core.inbound`.
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+GCS_FINALIZED = "google.cloud.storage.object.v1.finalized"

@@ -1,0 +1,1 @@
+"""Local stack: emulator launchers, the Vertex AI / Cloud Run stand-in, `interlock dev`."""

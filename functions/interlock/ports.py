@@ -1,0 +1,129 @@
+"""Ports layer: what the handlers need from the outside world, as Protocols over core types.
+
+Adapters implement these against real services (Airflow, Vertex AI, Cloud Run, Pub/Sub,
+Firestore/SQLite); `interlock.fakes` implements them in memory. The contract tests in
+`tests/contract/` run one suite per port against both, so the fakes stay honest.
+Every adapter raises only `TransientError` (retry) or `PermanentError` (dead-letter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from interlock.core.effects import TrafficSplit
+from interlock.core.events import Outcome
+from interlock.core.state import ModelState
+
+
+@dataclass(frozen=True)
+class DagRun:
+    dag_id: str
+    run_id: str
+    state: str
+    conf: Mapping[str, object]
+    created: bool  # False when the run already existed (409) with the same conf
+
+
+class DagTrigger(Protocol):
+    def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, object]) -> DagRun:
+        """Create the run, or return the existing one when `run_id` exists with the same conf.
+
+        An existing run with a different conf is a PermanentError (two events claim one key).
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model: str  # projects/P/locations/L/models/M
+    version: str
+    artifact_uri: str
+    aliases: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class ModelRegistry(Protocol):
+    def get_version(self, model: str, version: str) -> ModelVersion: ...
+
+    def list_versions(self, model: str) -> list[ModelVersion]: ...
+
+    def merge_aliases(
+        self, model: str, version: str, add: Sequence[str], remove: Sequence[str]
+    ) -> ModelVersion:
+        """Vertex semantics: an added alias moves off whichever version held it."""
+        ...
+
+
+@dataclass(frozen=True)
+class RevisionSpec:
+    name: str  # deterministic: derived from (service, model version)
+    image: str
+    env: Mapping[str, str]
+    port: int = 8080
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+class TrafficRouter(Protocol):
+    def ensure_revision(self, service: str, spec: RevisionSpec) -> str:
+        """Make `spec.name` exist and be ready, holding no new traffic. Idempotent."""
+        ...
+
+    def set_traffic(self, service: str, splits: Sequence[TrafficSplit]) -> tuple[TrafficSplit, ...]:
+        """Replace the traffic block, wait for the operation, return the traffic as verified."""
+        ...
+
+    def get_traffic(self, service: str) -> tuple[TrafficSplit, ...]: ...
+
+
+@dataclass(frozen=True)
+class Message:
+    data: bytes
+    attributes: Mapping[str, str]
+
+
+class EventBus(Protocol):
+    def publish(self, topic: str, message: Message) -> str:
+        """Publish and wait for the server's message id."""
+        ...
+
+
+class Conflict(Exception):
+    """A compare-and-set lost to a concurrent writer (the caller retries: transient)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: ModelState
+    etag: int  # 0 when the model has no state yet
+
+
+class Ledger(Protocol):
+    def get(self, key: str) -> Outcome | None:
+        """The final outcome recorded under an idempotency key, if any."""
+        ...
+
+    def record(self, key: str, outcome: Outcome) -> Outcome:
+        """Record once: returns the outcome already stored under `key` if there is one."""
+        ...
+
+    def load(self, model: str) -> Snapshot: ...
+
+    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
+        """Atomically: write `state` if the stored etag still equals `etag`, and record `outcome`.
+
+        Raises `Conflict` if another writer committed first.
+        """
+        ...
+
+    def acquire(self, subject: str, holder: str, ttl_s: float, now: datetime) -> bool:
+        """Take the per-subject lease unless another holder has an unexpired one."""
+        ...
+
+    def release(self, subject: str, holder: str) -> None: ...
+
+    def outcomes(self, subject: str | None = None, limit: int = 50) -> list[Outcome]:
+        """Newest first: the decision trail for `interlock status`."""
+        ...
