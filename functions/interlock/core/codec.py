@@ -13,7 +13,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from interlock.core.errors import PermanentError
@@ -87,11 +87,11 @@ def parse_time(value: Any, path: str) -> datetime:
         raise PermanentError(path, f"not an RFC 3339 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise PermanentError(path, f"timestamp needs a time zone (e.g. 'Z'): {value[:40]!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
@@ -120,7 +120,8 @@ def _check_number(value: Any, path: str, s: Spec, *, integer: bool) -> float | i
         raise PermanentError(path, f"must be >= {s.minimum:g}, got {value!r}")
     if s.maximum is not None and value > s.maximum:
         raise PermanentError(path, f"must be <= {s.maximum:g}, got {value!r}")
-    return value
+    number: float | int = value
+    return number
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:

@@ -1,0 +1,195 @@
+"""Core layer: the moves — start a canary, advance it, complete it, abort it, roll back.
+
+Each returns the effects (traffic as a whole block, aliases as sets) and the next state, so
+re-applying after a crash converges.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from interlock.core.decision import Decision
+from interlock.core.effects import DeployRevision, Effect, MoveAliases, SetTraffic, TrafficSplit
+from interlock.core.events import ModelEvaluated
+from interlock.core.policy import ModelPolicy
+from interlock.core.state import Candidate, EvaluationRecord, ModelState, Serving
+
+
+def record_of(ev: ModelEvaluated) -> EvaluationRecord:
+    finite = {k: v for k, v in ev.metrics.items() if math.isfinite(v)}
+    return EvaluationRecord(
+        version=ev.version,
+        dataset_id=ev.dataset_id,
+        sample_count=ev.sample_count,
+        metrics=finite,
+        run_id=ev.run_id,
+    )
+
+
+def traffic(state: ModelState, mp: ModelPolicy) -> SetTraffic:
+    """The whole traffic block the state implies: champion/candidate split, previous kept at 0 %."""
+    splits: list[TrafficSplit] = []
+    champion, candidate, previous = state.champion, state.candidate, state.previous
+    share = mp.canary.steps[candidate.step] if candidate is not None else 0
+    if champion is not None:
+        splits.append(TrafficSplit(champion.revision, 100 - share, "champion"))
+    if candidate is not None:
+        splits.append(TrafficSplit(candidate.revision, share, "candidate"))
+    used = {s.revision for s in splits}
+    if previous is not None and previous.revision not in used:
+        splits.append(TrafficSplit(previous.revision, 0, "previous"))
+    return SetTraffic(model=mp.name, splits=tuple(splits))
+
+
+def _without(windows_of: ModelState, revision: str) -> dict[str, tuple[object, ...]]:
+    return {r: w for r, w in windows_of.windows.items() if r != revision}
+
+
+def start(
+    state: ModelState,
+    mp: ModelPolicy,
+    version: str,
+    evaluation: EvaluationRecord | None,
+    now: datetime,
+    reasons: tuple[str, ...],
+    manual: bool = False,
+) -> Decision:
+    """Deploy the version's revision and give it the first canary step (or all, if first)."""
+    revision = mp.revision_name(version)
+    deploy = DeployRevision(model=mp.name, version=version, revision=revision)
+    if state.champion is None or mp.canary.steps[0] == 100:
+        why = "no champion yet" if state.champion is None else "canary has a single 100 % step"
+        cand = Candidate(version, revision, 0, 0, evaluation, manual, now)
+        done = complete(
+            state.replace(candidate=cand),
+            mp,
+            now,
+            reasons + (f"{why}: v{version} serves 100 %",),
+            manual,
+        )
+        return Decision(
+            done.kind, done.subject, done.reasons, (deploy, *done.effects), done.state, manual
+        )
+    extra: tuple[str, ...] = ()
+    windows = dict(state.windows)
+    if state.candidate is not None:
+        extra = (f"supersedes candidate v{state.candidate.version} (its revision leaves traffic)",)
+        windows.pop(state.candidate.revision, None)
+    nxt = state.replace(
+        candidate=Candidate(version, revision, 0, 0, evaluation, manual, now),
+        windows=windows,
+        inconclusive_streak=0,
+        rejected_versions=tuple(v for v in state.rejected_versions if v != version),
+    )
+    effects: tuple[Effect, ...] = (
+        deploy,
+        traffic(nxt, mp),
+        MoveAliases(model=mp.name, version=version, add=("candidate",)),
+    )
+    step = f"canary v{version}: {mp.canary.steps[0]} % on revision {revision}"
+    return Decision("promoted", mp.name, reasons + extra + (step,), effects, nxt, manual)
+
+
+def advance(
+    state: ModelState, mp: ModelPolicy, now: datetime, reasons: tuple[str, ...]
+) -> Decision:
+    cand = state.candidate
+    assert cand is not None
+    nxt_step = cand.step + 1
+    if mp.canary.steps[nxt_step] == 100:
+        return complete(state, mp, now, reasons + ("canary complete",))
+    moved = state.replace(candidate=Candidate(
+        cand.version, cand.revision, nxt_step, 0, cand.evaluation, cand.manual, cand.since
+    ))  # fmt: skip
+    step = f"advance v{cand.version} to {mp.canary.steps[nxt_step]} %"
+    return Decision("advanced", mp.name, reasons + (step,), (traffic(moved, mp),), moved)
+
+
+def complete(
+    state: ModelState,
+    mp: ModelPolicy,
+    now: datetime,
+    reasons: tuple[str, ...],
+    manual: bool = False,
+) -> Decision:
+    """The candidate becomes champion; the old champion stays deployed at 0 % as `previous`."""
+    cand = state.candidate
+    assert cand is not None
+    old = state.champion
+    nxt = state.replace(
+        champion=Serving(cand.version, cand.revision, cand.evaluation, now),
+        previous=old if old is not None else state.previous,
+        candidate=None,
+        guard_until=now + timedelta(seconds=mp.guard.guard_window_s),
+        inconclusive_streak=0,
+        windows=_without(state, old.revision) if old is not None else state.windows,
+    )
+    effects: list[Effect] = [
+        traffic(nxt, mp),
+        MoveAliases(model=mp.name, version=cand.version, add=("champion",), remove=("candidate",)),
+    ]
+    if old is not None:
+        effects.append(MoveAliases(model=mp.name, version=old.version, add=("previous",)))
+    done = f"v{cand.version} is champion (100 %); guard window until {nxt.guard_until:%Y-%m-%dT%H:%M:%SZ}"
+    return Decision("promoted", mp.name, reasons + (done,), tuple(effects), nxt, manual)
+
+
+def abort(
+    state: ModelState,
+    mp: ModelPolicy,
+    now: datetime,
+    reasons: tuple[str, ...],
+    manual: bool = False,
+) -> Decision:
+    """A failing canary: all traffic back to the champion, the candidate remembered as rejected."""
+    cand = state.candidate
+    assert cand is not None
+    nxt = state.replace(
+        candidate=None,
+        windows=_without(state, cand.revision),
+        inconclusive_streak=0,
+        rejected_versions=(*state.rejected_versions, cand.version)[-20:],
+        cooldown_until=now + timedelta(seconds=mp.guard.cooldown_s),
+    )
+    effects = (
+        traffic(nxt, mp),
+        MoveAliases(model=mp.name, version=cand.version, remove=("candidate",)),
+    )
+    done = f"canary of v{cand.version} aborted: 100 % back to champion v{_champ(state)}"
+    return Decision("rolled_back", mp.name, reasons + (done,), effects, nxt, manual)
+
+
+def _champ(state: ModelState) -> str:
+    return state.champion.version if state.champion else "?"
+
+
+def rollback(
+    state: ModelState,
+    mp: ModelPolicy,
+    now: datetime,
+    reasons: tuple[str, ...],
+    manual: bool = False,
+) -> Decision:
+    """Champion → previous: traffic 100 % and the `champion` alias move back."""
+    champion, previous = state.champion, state.previous
+    assert champion is not None and previous is not None
+    nxt = state.replace(
+        champion=Serving(previous.version, previous.revision, previous.evaluation, now),
+        previous=None,
+        candidate=None,
+        windows={},
+        inconclusive_streak=0,
+        guard_until=None,
+        rejected_versions=(*state.rejected_versions, champion.version)[-20:],
+        rollbacks=state.rollbacks if manual else (*state.rollbacks, now)[-50:],
+        cooldown_until=now + timedelta(seconds=mp.guard.cooldown_s),
+    )
+    effects = (
+        traffic(nxt, mp),
+        MoveAliases(
+            model=mp.name, version=previous.version, add=("champion",), remove=("previous",)
+        ),
+    )
+    done = f"rolled back: v{previous.version} serves 100 % again, v{champion.version} rejected"
+    return Decision("rolled_back", mp.name, reasons + (done,), effects, nxt, manual)

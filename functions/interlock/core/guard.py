@@ -1,0 +1,203 @@
+"""Core layer: the rollback guard for `model.observed`, applied the way Argo Rollouts applies
+failureLimit / inconclusiveLimit: each window gets a verdict, then limits decide in one place."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from interlock.core import canary
+from interlock.core.decision import Decision
+from interlock.core.errors import PermanentError
+from interlock.core.events import ModelObserved
+from interlock.core.policy import ModelPolicy
+from interlock.core.state import Candidate, ModelState, Verdict, Window
+
+
+def assess(obs: ModelObserved, mp: ModelPolicy) -> tuple[Verdict, list[str]]:
+    """One window's verdict with its reasons. Missing data is inconclusive, never a breach."""
+    g = mp.guard
+    if obs.sample_count < g.min_samples:
+        return "inconclusive", [f"sample_count {obs.sample_count} < min_samples {g.min_samples}"]
+    missing = [
+        r.metric for r in g.rules
+        if r.metric not in obs.metrics or not math.isfinite(obs.metrics[r.metric])
+    ]  # fmt: skip
+    if missing:
+        return "inconclusive", [f"metric {m} missing or not finite" for m in dict.fromkeys(missing)]
+    crossed = [
+        f"{r.metric} = {obs.metrics[r.metric]:g}, required {r.describe()}"
+        for r in g.rules
+        if not r.passes(obs.metrics[r.metric])
+    ]
+    if crossed:
+        return "breach", crossed
+    return "healthy", [f"healthy: {', '.join(r.describe() for r in g.rules)}"]
+
+
+def _stale(obs: ModelObserved, state: ModelState) -> str | None:
+    role = state.role_of(obs.revision)
+    if role is None:
+        serving = [
+            f"{r} {s.revision}"
+            for r, s in (("champion", state.champion), ("candidate", state.candidate))
+            if s
+        ]
+        return (
+            f"revision {obs.revision} holds no traffic (serving: {', '.join(serving) or 'nothing'})"
+        )
+    held = state.candidate if role == "candidate" else state.champion
+    if held is not None and held.version != obs.version:
+        return f"revision {obs.revision} serves v{held.version}, the event says v{obs.version}"
+    last = state.last_window_end(obs.revision)
+    if last is not None and obs.window_end <= last:
+        return f"window ending {obs.window_end:%Y-%m-%dT%H:%M:%SZ} is not after the last seen ({last:%Y-%m-%dT%H:%M:%SZ})"
+    return None
+
+
+def _record(state: ModelState, obs: ModelObserved, verdict: Verdict, keep: int) -> ModelState:
+    windows = dict(state.windows)
+    windows[obs.revision] = (*windows.get(obs.revision, ()), Window(obs.window_end, verdict))[
+        -keep:
+    ]
+    return state.replace(windows=windows)
+
+
+def _reset_healthy(state: ModelState) -> ModelState:
+    c = state.candidate
+    if c is None or c.healthy_windows == 0:
+        return state
+    return state.replace(
+        candidate=Candidate(c.version, c.revision, c.step, 0, c.evaluation, c.manual, c.since)
+    )
+
+
+def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
+    """Hold, Advance, Rollback, Inconclusive, NeedsHuman or Stale for one live window."""
+    if obs.window_end <= obs.window_start:
+        raise PermanentError("window_end", "must be after window_start")
+    subject = obs.model
+    stale = _stale(obs, state)
+    if stale is not None:
+        return Decision("stale", subject, (stale,))
+    role = state.role_of(obs.revision)
+    g = mp.guard
+    verdict, why = assess(obs, mp)
+    nxt = _record(state, obs, verdict, max(g.of_windows, 1))
+    if state.paused:
+        return Decision(
+            "held",
+            subject,
+            (f"automation paused ({state.paused_reason}); window {verdict}", *why),
+            (),
+            nxt,
+        )
+    if verdict == "inconclusive":
+        streak = state.inconclusive_streak + 1
+        nxt = _reset_healthy(nxt.replace(inconclusive_streak=streak))
+        if streak <= g.inconclusive_limit:
+            return Decision(
+                "inconclusive",
+                subject,
+                (
+                    *why,
+                    f"inconclusive ({streak}) <= inconclusive_limit ({g.inconclusive_limit}): holding",
+                ),
+                (),
+                nxt,
+            )
+        over = f"inconclusive ({streak}) > inconclusive_limit ({g.inconclusive_limit})"
+        if g.on_inconclusive == "rollback":
+            return _roll_back(nxt, mp, role, now, (*why, over))
+        return Decision(
+            "needs_human", subject, (*why, f"{over}: holding, a human should look"), (), nxt
+        )
+    nxt = nxt.replace(inconclusive_streak=0)
+    if verdict == "breach":
+        recent = nxt.windows[obs.revision]
+        breaches = sum(1 for w in recent if w.verdict == "breach")
+        count = f"breaches ({breaches}) in the last {len(recent)} window(s)"
+        if breaches >= g.breaches:
+            return _roll_back(
+                nxt, mp, role, now, (*why, f"{count} >= breaches ({g.breaches}) of {g.of_windows}")
+            )
+        return Decision(
+            "held",
+            subject,
+            (*why, f"{count} < breaches ({g.breaches}): holding"),
+            (),
+            _reset_healthy(nxt),
+        )
+    if role == "candidate" and nxt.candidate is not None:
+        c = nxt.candidate
+        if obs.sample_count < mp.canary.min_samples:
+            return Decision(
+                "held",
+                subject,
+                (
+                    *why,
+                    f"sample_count {obs.sample_count} < canary.min_samples {mp.canary.min_samples}: not counted",
+                ),
+                (),
+                nxt,
+            )
+        healthy = c.healthy_windows + 1
+        counted = nxt.replace(
+            candidate=Candidate(
+                c.version, c.revision, c.step, healthy, c.evaluation, c.manual, c.since
+            )
+        )
+        held = (
+            f"healthy windows at {mp.canary.steps[c.step]} %: {healthy} of {mp.canary.hold_windows}"
+        )
+        if healthy >= mp.canary.hold_windows:
+            return canary.advance(counted, mp, now, (*why, held))
+        return Decision("held", subject, (*why, held), (), counted)
+    return Decision("held", subject, tuple(why), (), nxt)
+
+
+def _roll_back(
+    state: ModelState, mp: ModelPolicy, role: str | None, now: datetime, why: tuple[str, ...]
+) -> Decision:
+    """The candidate is always safe to abort; the champion only within the policy's limits."""
+    subject, g = mp.name, mp.guard
+    if role == "candidate":
+        return canary.abort(state, mp, now, why)
+    if state.previous is None:
+        return Decision(
+            "needs_human",
+            subject,
+            (*why, "no previous version to roll back to: nothing changed"),
+            (),
+            state,
+        )
+    if state.guard_until is not None and now > state.guard_until:
+        ended = f"{state.guard_until:%Y-%m-%dT%H:%M:%SZ}"
+        return Decision(
+            "needs_human",
+            subject,
+            (
+                *why,
+                f"guard window ended {ended}: v{state.previous.version} is no longer an automatic rollback target",
+            ),
+            (),
+            state,
+        )
+    if state.cooldown_until is not None and now < state.cooldown_until:
+        until = f"{state.cooldown_until:%Y-%m-%dT%H:%M:%SZ}"
+        return Decision(
+            "held", subject, (*why, f"in cooldown until {until}: no automatic rollback"), (), state
+        )
+    since = now - timedelta(seconds=g.rollback_period_s)
+    recent = [t for t in state.rollbacks if t > since]
+    if len(recent) >= g.max_rollbacks:
+        reason = f"automatic rollbacks ({len(recent)}) reached max_rollbacks ({g.max_rollbacks}) in the period"
+        paused = state.replace(paused=True, paused_reason=reason)
+        return Decision(
+            "needs_human",
+            subject,
+            (*why, f"{reason}: automation paused, a human must act"),
+            (),
+            paused,
+        )
+    return canary.rollback(state, mp, now, why)

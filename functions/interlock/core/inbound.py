@@ -1,0 +1,284 @@
+"""Core layer: every inbound delivery shape, normalized into one `Inbound` with a typed payload.
+
+Shapes: Eventarc Pub/Sub (binary or structured CloudEvent), the Pub/Sub emulator's raw push body
+(as functions-framework converts it, or raw), Eventarc Cloud Storage direct, a GCS→Pub/Sub
+notification (JSON_API_V1 or NONE), and our own events, inside Pub/Sub (CloudEvents Pub/Sub
+binding) or posted directly. Anything else is a PermanentError naming the offending field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from interlock.core import codec
+from interlock.core.errors import PermanentError
+from interlock.core.events import (
+    EVENT_TYPES,
+    GCS_FINALIZED,
+    PUBSUB_PUBLISHED,
+    DataLanded,
+    Payload,
+)
+
+MAX_DATA_BYTES = 256 * 1024
+MAX_ATTRIBUTE_BYTES = 1024
+MAX_ATTRIBUTES = 100
+_UNSAFE_NAME = re.compile(r"(^|/)\.\.(/|$)|\{\{|\{%|\$\(|`")
+OWN_ATTRIBUTES = ("ce-specversion", "ce-type", "ce-source", "ce-id", "ce-time")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One delivery, normalized. `payload` is None for a delivery we ignore on purpose."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime | None
+    payload: Payload | None
+    message_id: str | None = None
+    ignored: str | None = None
+
+
+def check_object_name(name: str, path: str) -> str:
+    """GCS names are untrusted: refuse ones that climb paths or smuggle templates into DAG conf."""
+    if len(name.encode()) > 1024:
+        raise PermanentError(path, f"object name is {len(name.encode())} bytes, GCS allows 1024")
+    codec.check_string(name, path)
+    if not name:
+        raise PermanentError(path, "object name is empty")
+    if _UNSAFE_NAME.search(name):
+        raise PermanentError(
+            path, f"object name {name[:80]!r} contains '..', '{{{{', '{{%', '$(' or '`'"
+        )
+    return name
+
+
+def parse_gcs_object(obj: Any, path: str) -> DataLanded:
+    """A Cloud Storage object resource (JSON API v1: generation and size are strings)."""
+    if not isinstance(obj, dict):
+        raise PermanentError(path, "expected a Cloud Storage object resource (a JSON object)")
+    for key in ("bucket", "name", "generation"):
+        if key not in obj or obj[key] in (None, ""):
+            raise PermanentError(f"{path}.{key}", "required field missing")
+    fields = {
+        "bucket": obj["bucket"],
+        "name": check_object_name(codec.check_string(obj["name"], f"{path}.name"), f"{path}.name"),
+        "generation": _int_string(obj["generation"], f"{path}.generation"),
+        "size": _int_string(obj["size"], f"{path}.size") if obj.get("size") is not None else None,
+        "md5_hash": obj.get("md5Hash"),
+        "content_type": obj.get("contentType"),
+        "time_created": obj.get("timeCreated"),
+    }
+    return codec.decode(DataLanded, fields, path)
+
+
+def _int_string(value: Any, path: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
+        return int(value)
+    raise PermanentError(path, f"expected a whole number (as a string), got {str(value)[:40]!r}")
+
+
+def _json(raw: Any, path: str) -> Any:
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, bytes | bytearray):
+        if len(raw) > MAX_DATA_BYTES:
+            raise PermanentError(path, f"payload is {len(raw)} bytes, at most {MAX_DATA_BYTES}")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PermanentError(path, "payload is not UTF-8") from None
+    if isinstance(raw, str):
+        if len(raw) > MAX_DATA_BYTES:
+            raise PermanentError(path, f"payload is {len(raw)} bytes, at most {MAX_DATA_BYTES}")
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise PermanentError(path, f"invalid JSON ({exc.msg} at char {exc.pos})") from None
+    if raw is None:
+        raise PermanentError(path, "required field missing")
+    raise PermanentError(path, "expected a JSON object")
+
+
+def _b64(raw: Any, path: str) -> bytes:
+    if not isinstance(raw, str):
+        raise PermanentError(path, "expected base64 text")
+    if len(raw) > MAX_DATA_BYTES * 4 // 3 + 4:
+        raise PermanentError(path, f"payload is over {MAX_DATA_BYTES} bytes")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PermanentError(path, f"invalid base64 ({exc})") from None
+
+
+def _attributes(raw: Any, path: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise PermanentError(path, "expected an object of string attributes")
+    if len(raw) > MAX_ATTRIBUTES:
+        raise PermanentError(path, f"{len(raw)} attributes, at most {MAX_ATTRIBUTES}")
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        where = f"{path}.{str(key)[:64]}"
+        if not isinstance(value, str):
+            raise PermanentError(where, "attribute values are strings")
+        if len(value.encode()) > MAX_ATTRIBUTE_BYTES:
+            raise PermanentError(
+                where, f"{len(value.encode())} bytes, at most {MAX_ATTRIBUTE_BYTES}"
+            )
+        out[str(key)] = value
+    return out
+
+
+def _own_event(ce_type: str, data: Any, path: str, type_path: str) -> Payload:
+    cls = EVENT_TYPES.get(ce_type)
+    if cls is None:
+        known = ", ".join(sorted(EVENT_TYPES))
+        raise PermanentError(type_path, f"unknown event type {ce_type[:120]!r} (known: {known})")
+    payload: Payload = codec.decode(cls, _json(data, path), path)
+    return payload
+
+
+def _time(raw: Any, path: str) -> datetime | None:
+    return None if raw in (None, "") else codec.parse_time(raw, path)
+
+
+def _from_pubsub(data: Any, ce_id: str, source: str) -> Inbound:
+    if isinstance(data, bytes | str):
+        data = _json(data, "data")
+    if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+        raise PermanentError("data.message", "a Pub/Sub CloudEvent carries {'message': {...}}")
+    msg = data["message"]
+    attrs = _attributes(msg.get("attributes"), "message.attributes")
+    message_id = str(msg.get("messageId") or msg.get("message_id") or ce_id)
+    raw = msg.get("data")
+    body = _b64(raw, "message.data") if raw is not None else None
+    if "ce-type" in attrs:
+        if attrs.get("ce-specversion") != "1.0":
+            got = attrs.get("ce-specversion")
+            raise PermanentError(
+                "message.attributes.ce-specversion", f"expected '1.0', got {got!r}"
+            )
+        for key in ("ce-id", "ce-source"):
+            if not attrs.get(key):
+                raise PermanentError(f"message.attributes.{key}", "required attribute missing")
+        payload = _own_event(attrs["ce-type"], body, "message.data", "message.attributes.ce-type")
+        return Inbound(
+            id=codec.check_string(attrs["ce-id"], "message.attributes.ce-id"),
+            type=attrs["ce-type"],
+            source=attrs["ce-source"],
+            time=_time(attrs.get("ce-time"), "message.attributes.ce-time"),
+            payload=payload,
+            message_id=message_id,
+        )
+    if "eventType" in attrs:
+        return _from_gcs_notification(attrs, body, message_id, source)
+    raise PermanentError(
+        "message.attributes",
+        "neither an interlock event (ce-type attribute) nor a GCS notification (eventType)",
+    )
+
+
+def _from_gcs_notification(
+    attrs: Mapping[str, str], body: bytes | None, message_id: str, source: str
+) -> Inbound:
+    event_type = attrs["eventType"]
+    when = _time(attrs.get("eventTime"), "message.attributes.eventTime")
+    if event_type != "OBJECT_FINALIZE":
+        return Inbound(
+            id=message_id,
+            type=GCS_FINALIZED,
+            source=source,
+            time=when,
+            payload=None,
+            message_id=message_id,
+            ignored=f"GCS notification {event_type[:40]!r} is not OBJECT_FINALIZE",
+        )
+    if attrs.get("payloadFormat", "JSON_API_V1") == "JSON_API_V1" and body is not None:
+        landed = parse_gcs_object(_json(body, "message.data"), "message.data")
+        for attr, value in (("bucketId", landed.bucket), ("objectId", landed.name)):
+            if attr in attrs and attrs[attr] != value:
+                raise PermanentError(
+                    f"message.attributes.{attr}", f"disagrees with message.data ({value!r})"
+                )
+    else:
+        obj = {
+            "bucket": attrs.get("bucketId"),
+            "name": attrs.get("objectId"),
+            "generation": attrs.get("objectGeneration"),
+        }
+        landed = parse_gcs_object(obj, "message.attributes")
+    return Inbound(
+        id=message_id,
+        type=GCS_FINALIZED,
+        source=source,
+        time=when,
+        payload=landed,
+        message_id=message_id,
+    )
+
+
+def parse_cloudevent(attributes: Mapping[str, Any], data: Any) -> Inbound:
+    """Normalize a CloudEvent (attributes as received, data as decoded by the SDK or raw)."""
+    spec = attributes.get("specversion")
+    if spec != "1.0":
+        raise PermanentError("specversion", f"expected '1.0', got {str(spec)[:20]!r}")
+    for key in ("type", "id", "source"):
+        if not attributes.get(key):
+            raise PermanentError(key, "required CloudEvent attribute missing")
+    ce_type = codec.check_string(attributes["type"], "type")
+    ce_id = codec.check_string(attributes["id"], "id", codec.Spec(max_length=256))
+    source = codec.check_string(attributes["source"], "source")
+    when = _time(attributes.get("time"), "time")
+    if ce_type == PUBSUB_PUBLISHED:
+        return _from_pubsub(data, ce_id, source)
+    if ce_type == GCS_FINALIZED:
+        landed = parse_gcs_object(_json(data, "data"), "data")
+        return Inbound(id=ce_id, type=ce_type, source=source, time=when, payload=landed)
+    payload = _own_event(ce_type, data, "data", "type")
+    return Inbound(id=ce_id, type=ce_type, source=source, time=when, payload=payload)
+
+
+def push_body_to_cloudevent(body: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The emulator's raw push body as functions-framework converts it (attributes, data)."""
+    msg = body.get("message")
+    if not isinstance(msg, dict):
+        raise PermanentError("message", "a Pub/Sub push body carries {'message': {...}}")
+    subscription = str(body.get("subscription", ""))
+    attributes = {
+        "specversion": "1.0",
+        "type": PUBSUB_PUBLISHED,
+        "source": "//pubsub.googleapis.com/" + subscription.replace("subscriptions", "topics"),
+        "id": str(msg.get("messageId") or msg.get("message_id") or "unknown"),
+        "time": msg.get("publishTime") or msg.get("publish_time"),
+    }
+    return attributes, {"message": msg}
+
+
+def parse_document(doc: Any) -> Inbound:
+    """A JSON file as a user keeps it: a structured CloudEvent, or a raw Pub/Sub push body."""
+    if not isinstance(doc, dict):
+        raise PermanentError("document", "expected a JSON object (a CloudEvent or a push body)")
+    if "specversion" in doc:
+        attributes = {k: v for k, v in doc.items() if k not in ("data", "data_base64")}
+        data = doc.get("data")
+        if "data_base64" in doc:
+            data = _b64(doc["data_base64"], "data_base64")
+        return parse_cloudevent(attributes, data)
+    if "message" in doc:
+        attributes, data = push_body_to_cloudevent(doc)
+        return parse_cloudevent(attributes, data)
+    raise PermanentError(
+        "document", "neither a CloudEvent (specversion) nor a Pub/Sub push body (message)"
+    )

@@ -1,0 +1,96 @@
+"""Core layer: manual requests become the same moves as automatic ones, marked manual.
+
+A human may skip the gate, the cooldown and the pause; only `force` skips the ordering guard.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from interlock.core import canary
+from interlock.core.decision import Decision
+from interlock.core.effects import TriggerDag
+from interlock.core.errors import PermanentError
+from interlock.core.events import PromoteRequested, RollbackRequested, TriggerRequested
+from interlock.core.inbound import check_object_name
+from interlock.core.policy import ModelPolicy, Policy
+from interlock.core.state import ModelState, version_key
+
+_URI = re.compile(r"^gs://([a-z0-9][a-z0-9._\-]{1,220})/(.+)#([0-9]{1,20})$")
+
+
+def _who(by: str | None) -> str:
+    return f"manual request by {by}" if by else "manual request"
+
+
+def _resumed(state: ModelState) -> tuple[ModelState, tuple[str, ...]]:
+    if not state.paused:
+        return state, ()
+    return state.replace(paused=False, paused_reason=None), ("automation resumed: a human acted",)
+
+
+def promote(req: PromoteRequested, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
+    who = _who(req.requested_by)
+    for role, held in (("champion", state.champion), ("candidate", state.candidate)):
+        if held is not None and held.version == req.version:
+            return Decision(
+                "stale", mp.name, (f"v{req.version} is already the {role}",), manual=True
+            )
+    champion = state.champion
+    if (
+        champion is not None
+        and version_key(req.version) < version_key(champion.version)
+        and not req.force
+    ):
+        return Decision("stale", mp.name, (
+            f"v{req.version} is older than champion v{champion.version}; re-send with force to promote it anyway",
+        ), manual=True)  # fmt: skip
+    resumed, notes = _resumed(state)
+    forced = ("force: ordering guard skipped",) if req.force else ()
+    reasons = (f"{who}: gate skipped", *forced, *notes)
+    return canary.start(resumed, mp, req.version, None, now, reasons, manual=True)
+
+
+def rollback(req: RollbackRequested, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
+    who = _who(req.requested_by)
+    resumed, notes = _resumed(state)
+    reasons = (who, *notes)
+    if resumed.candidate is not None:
+        return canary.abort(resumed, mp, now, reasons, manual=True)
+    if resumed.previous is None or resumed.champion is None:
+        return Decision(
+            "needs_human",
+            mp.name,
+            (*reasons, "no previous version to roll back to: nothing changed"),
+            (),
+            resumed,
+            True,
+        )
+    return canary.rollback(resumed, mp, now, reasons, manual=True)
+
+
+def trigger(req: TriggerRequested, policy: Policy) -> Decision:
+    pipeline = policy.pipeline(req.pipeline)
+    match = _URI.match(req.object_uri)
+    if match is None:
+        raise PermanentError("object_uri", "expected gs://bucket/name#generation")
+    bucket, name, generation = match.groups()
+    if bucket != pipeline.bucket:
+        raise PermanentError(
+            "object_uri",
+            f"bucket {bucket!r} is not pipeline {pipeline.name}'s bucket {pipeline.bucket!r}",
+        )
+    check_object_name(name, "object_uri")
+    conf: dict[str, str | int | None] = {
+        "object": req.object_uri,
+        "md5": None,
+        "size": None,
+        "event_id": req.request_id,
+    }
+    run_id = f"manual__{req.request_id}"
+    effect = TriggerDag(pipeline=pipeline.name, dag_id=pipeline.dag_id, run_id=run_id, conf=conf)
+    reasons = (
+        f"{_who(req.requested_by)}: {req.object_uri} → DAG {pipeline.dag_id} run {run_id} (generation {generation})",
+    )
+    return Decision("triggered", pipeline.name, reasons, (effect,), None, True)
