@@ -93,12 +93,11 @@ def expiry(event: Inbound, policy: Policy, now: datetime) -> str | None:
 
 
 def human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+    s = int(delta.total_seconds())
+    if s >= 86400 and s % 86400 == 0:
+        return f"{s // 86400}d"
+    if s >= 3600:
+        return f"{s // 3600}h" if s % 3600 == 0 else f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m" if s % 60 == 0 else f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"

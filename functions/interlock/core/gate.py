@@ -43,7 +43,7 @@ def check(
             continue
         if not rule.relative:
             if not rule.passes(value):
-                failures.append(f"{rule.metric} = {value:g}, required {rule.describe()}")
+                failures.append(f"{rule.metric} = {value:g}, required {rule.op} {rule.value:g}")
             continue
         if champion is None:
             notes.append(f"no champion yet: {rule.describe()} not applied")

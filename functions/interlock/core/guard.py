@@ -26,7 +26,7 @@ def assess(obs: ModelObserved, mp: ModelPolicy) -> tuple[Verdict, list[str]]:
     if missing:
         return "inconclusive", [f"metric {m} missing or not finite" for m in dict.fromkeys(missing)]
     crossed = [
-        f"{r.metric} = {obs.metrics[r.metric]:g}, required {r.describe()}"
+        f"{r.metric} = {obs.metrics[r.metric]:g}, required {r.op} {r.value:g}"
         for r in g.rules
         if not r.passes(obs.metrics[r.metric])
     ]
