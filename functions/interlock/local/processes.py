@@ -95,10 +95,8 @@ class ServiceProcess:
         pgid = self.proc.pid  # start_new_session made the child its group's leader
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
         # Children (JVM threads' helpers, Airflow task runners) may outlive the leader.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
@@ -116,7 +114,9 @@ def wait_until(
         if check():
             return
         if proc is not None and not proc.alive():
-            raise RuntimeError(f"{what}: process exited early; log {proc.log_path}:\n{proc.log_tail()}")
+            raise RuntimeError(
+                f"{what}: process exited early; log {proc.log_path}:\n{proc.log_tail()}"
+            )
         time.sleep(0.1)
     tail = f"; log {proc.log_path}:\n{proc.log_tail()}" if proc else ""
     raise RuntimeError(f"{what}: not ready after {timeout_s:.0f}s{tail}")

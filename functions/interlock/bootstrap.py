@@ -1,0 +1,101 @@
+"""Composition root: builds the handler once per process from the environment.
+
+Nothing heavy is imported here: each adapter (and its Google client) is created on first use,
+so `on_data_landed` never loads Vertex AI or Cloud Run, and `on_model_observed` never loads
+the Airflow client.
+
+Environment (all optional except where the path needs it):
+  INTERLOCK_POLICY            policy file (default: interlock.yaml beside main.py)
+  INTERLOCK_PROJECT           Google Cloud project (GOOGLE_CLOUD_PROJECT also read)
+  INTERLOCK_REGION            region of Vertex AI and Cloud Run (default us-central1)
+  INTERLOCK_DECISIONS_TOPIC   outcome events (default interlock-decisions)
+  INTERLOCK_DEAD_LETTER_TOPIC dead letters (default interlock-dead-letter)
+  INTERLOCK_LEDGER            "firestore" (default) or "sqlite:/path/ledger.db"
+  INTERLOCK_FIRESTORE_DATABASE Firestore database id (default "(default)")
+  INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
+  AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  Airflow 3 login; none → Google auth
+  INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from interlock.core.errors import PermanentError
+from interlock.handlers import Handler, Ports, Topics
+from interlock.policy_file import read_policy
+from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, TrafficRouter
+
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "interlock.yaml"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build(env: Mapping[str, str]) -> Handler:
+    project = env.get("INTERLOCK_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "local-project"
+    region = env.get("INTERLOCK_REGION", "us-central1")
+
+    def ledger() -> Ledger:
+        spec = env.get("INTERLOCK_LEDGER", "firestore")
+        if spec.startswith("sqlite:"):
+            from interlock.adapters.ledger_sqlite import SqliteLedger
+
+            return SqliteLedger(spec.removeprefix("sqlite:"))
+        if spec == "firestore":
+            from interlock.adapters.ledger_firestore import FirestoreLedger
+
+            return FirestoreLedger(project, env.get("INTERLOCK_FIRESTORE_DATABASE", "(default)"))
+        raise PermanentError(
+            "INTERLOCK_LEDGER", f"expected 'firestore' or 'sqlite:PATH', got {spec!r}"
+        )
+
+    def bus() -> EventBus:
+        from interlock.adapters.pubsub import PubSubEventBus
+
+        return PubSubEventBus(project)
+
+    def dags() -> DagTrigger:
+        from interlock.adapters.airflow import AirflowDagTrigger
+
+        url = env.get("INTERLOCK_AIRFLOW_URL")
+        if not url:
+            raise PermanentError(
+                "INTERLOCK_AIRFLOW_URL", "not set: this function cannot reach Airflow"
+            )
+        return AirflowDagTrigger.from_env(url, env)
+
+    def registry() -> ModelRegistry:
+        from interlock.adapters.vertex import VertexModelRegistry
+
+        return VertexModelRegistry(region, endpoint=env.get("INTERLOCK_VERTEX_ENDPOINT"))
+
+    def router() -> TrafficRouter:
+        from interlock.adapters.cloudrun import CloudRunTrafficRouter
+
+        return CloudRunTrafficRouter(region, project, endpoint=env.get("INTERLOCK_RUN_ENDPOINT"))
+
+    topics = Topics(
+        decisions=_topic(project, env.get("INTERLOCK_DECISIONS_TOPIC", "interlock-decisions")),
+        dead_letter=_topic(
+            project, env.get("INTERLOCK_DEAD_LETTER_TOPIC", "interlock-dead-letter")
+        ),
+    )
+    policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
+    ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
+    return Handler(policy, ports, topics, _now, source=f"//interlock/{project}")
+
+
+def _topic(project: str, name: str) -> str:
+    return name if name.startswith("projects/") else f"projects/{project}/topics/{name}"
+
+
+@functools.cache
+def handler() -> Handler:
+    """The process's handler, built on the first event (Cloud Functions reuses warm instances)."""
+    return build(os.environ)

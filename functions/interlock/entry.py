@@ -1,0 +1,60 @@
+"""Entry layer: a functions-framework CloudEvent in, an ack (return) or a retry (raise) out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from interlock.core.errors import PermanentError, TransientError
+from interlock.core.events import (
+    DataLanded,
+    ModelEvaluated,
+    ModelObserved,
+    Outcome,
+    PromoteRequested,
+    RollbackRequested,
+    TriggerRequested,
+)
+from interlock.core.inbound import Inbound, parse_cloudevent
+from interlock.handlers import Handler, original_message
+from interlock.log import log
+
+ACCEPTS: dict[str, tuple[type, ...]] = {
+    "on_data_landed": (DataLanded,),
+    "on_model_evaluated": (ModelEvaluated,),
+    "on_model_observed": (ModelObserved,),
+    "on_request": (TriggerRequested, PromoteRequested, RollbackRequested),
+}
+
+
+def serve(function: str, cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome:
+    """Parse, check the event belongs to this function, handle. Transient errors propagate."""
+    attributes = dict(cloud_event.get_attributes())
+    data = cloud_event.data
+    handler = get_handler()
+    original = original_message(attributes, data)
+    event_id = str(attributes.get("id", "unknown"))[:256]
+    event_type = str(attributes.get("type", "unknown"))[:256]
+    try:
+        event = parse_cloudevent(attributes, data)
+        _check_accepted(function, event)
+    except PermanentError as err:
+        key = f"invalid:{attributes.get('source', '')}:{event_id}"
+        return handler.dead_letter(event_id, event_type, key, err, original)
+    try:
+        return handler.handle(event, original)
+    except TransientError as err:
+        log("WARNING", "transient failure, Pub/Sub will redeliver", function=function,
+            event_id=event.id, reason=err.reason)  # fmt: skip
+        raise
+
+
+def _check_accepted(function: str, event: Inbound) -> None:
+    if event.payload is None:
+        return
+    accepted = ACCEPTS[function]
+    if not isinstance(event.payload, accepted):
+        names = ", ".join(t.__name__ for t in accepted)
+        raise PermanentError(
+            "type", f"{function} takes {names}, not {type(event.payload).__name__} ({event.type})"
+        )

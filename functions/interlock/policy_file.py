@@ -1,0 +1,26 @@
+"""Adapters layer: read a policy file (YAML) into the core's validated Policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from interlock.core.policy import Policy, PolicyError, load_policy
+
+
+def read_policy(path: str | Path) -> Policy:
+    """Every problem is a PolicyError line with a path; a missing or unparsable file too."""
+    import yaml
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError([f"{file}: cannot read ({exc.strerror or exc})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise PolicyError([f"{file}: {where}: {problem}"]) from None
+    return load_policy(data)

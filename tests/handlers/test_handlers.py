@@ -1,0 +1,114 @@
+"""Handlers on fakes: assert what the world looks like afterwards, never that something was called."""
+
+from __future__ import annotations
+
+import pytest
+
+from interlock.core.errors import PermanentError, TransientError
+from interlock.core.events import DataLanded, PromoteRequested, RollbackRequested
+
+from .world import SERVICE, World, evaluation, inbound, window
+
+
+def test_landing_starts_one_dag_run_and_records_it_when_delivered_twice():
+    w = World()
+    landed = DataLanded(bucket="landing", name="churn/a.csv", generation=7)
+    first = w.handler.handle(inbound(landed, "m1"))
+    again = w.handler.handle(inbound(landed, "m2"))
+    assert first.kind == "triggered" and again == first
+    assert len(w.dags.runs) == 1
+    (run,) = w.dags.runs.values()
+    assert run.conf["object"] == "gs://landing/churn/a.csv#7"
+    assert w.ledger.outcomes()[0].kind == "triggered"
+    assert w.bus.types("decisions") == ["dev.interlock.pipeline.triggered.v1"] * 2
+
+
+def test_whole_lifecycle_promotes_canaries_completes_and_rolls_back():
+    w = World()
+    assert w.handler.handle(inbound(evaluation("1"))).kind == "promoted"
+    assert w.traffic() == {"churn-v1": 100}
+    assert w.aliases()["champion"] == "1"
+
+    assert w.handler.handle(inbound(evaluation("2"))).kind == "promoted"
+    assert w.traffic() == {"churn-v1": 90, "churn-v2": 10}
+    assert w.aliases()["candidate"] == "2"
+
+    kinds = [w.handler.handle(inbound(window("2", m))).kind for m in range(1, 5)]
+    assert kinds == ["held", "advanced", "held", "promoted"]
+    assert w.traffic() == {"churn-v2": 100}
+    assert (w.aliases()["champion"], w.aliases()["previous"]) == ("2", "1")
+    assert "candidate" not in w.aliases()
+
+    kinds = [w.handler.handle(inbound(window("2", m, error_rate=0.5))).kind for m in range(5, 8)]
+    assert kinds == ["held", "held", "rolled_back"]
+    assert w.traffic() == {"churn-v1": 100}
+    assert w.aliases()["champion"] == "1"
+    state = w.ledger.load("churn").state
+    assert state.champion is not None and state.champion.version == "1"
+    assert "2" in state.rejected_versions
+
+
+def test_transient_failure_changes_nothing_recorded_and_retry_applies_once():
+    w = World()
+    w.handler.handle(inbound(evaluation("1")))
+    w.router.fail_next(TransientError("503 from Cloud Run"))
+    with pytest.raises(TransientError):
+        w.handler.handle(inbound(evaluation("2")))
+    assert w.ledger.get("evaluated:churn:2:run-2") is None
+    assert w.ledger.load("churn").state.candidate is None
+    outcome = w.handler.handle(inbound(evaluation("2")))
+    assert outcome.kind == "promoted"
+    assert w.traffic() == {"churn-v1": 90, "churn-v2": 10}
+
+
+def test_unknown_model_is_dead_lettered_once_when_redelivered():
+    w = World()
+    bad = evaluation("1").__class__(**{**evaluation("1").__dict__, "model": "nope"})
+    first = w.handler.handle(inbound(bad))
+    again = w.handler.handle(inbound(bad))
+    assert first.kind == again.kind == "dead_lettered"
+    assert "unknown model 'nope'" in first.reasons[0]
+    assert len(w.bus.topics["dead-letter"]) == 1
+    assert w.bus.topics["dead-letter"][0].attributes["interlock-field"] == "model"
+
+
+def test_busy_model_retries_instead_of_acting_concurrently():
+    w = World()
+    assert w.ledger.acquire("churn", "someone-else", 60, w.now)
+    with pytest.raises(TransientError, match="busy"):
+        w.handler.handle(inbound(evaluation("1")))
+    assert w.traffic() == {"churn-00001-boot": 100}
+
+
+def test_refused_registry_call_dead_letters_the_request_with_its_request_id():
+    w = World()
+    w.handler.handle(inbound(evaluation("1")))
+    w.registry.fail_next(PermanentError("alias", "PERMISSION_DENIED"), times=3)
+    outcome = w.handler.handle(
+        inbound(PromoteRequested(request_id="r1", model="churn", version="2"))
+    )
+    assert outcome.kind == "dead_lettered"
+    assert outcome.request_id == "r1"
+    assert "PERMISSION_DENIED" in outcome.reasons[0]
+
+
+def test_manual_rollback_is_recognised_when_republished_with_the_same_request_id():
+    w = World()
+    w.handler.handle(inbound(evaluation("1")))
+    w.handler.handle(inbound(evaluation("2")))
+    rollback = RollbackRequested(request_id="rb-1", model="churn", requested_by="ana")
+    first = w.handler.handle(inbound(rollback, "m1"))
+    again = w.handler.handle(inbound(rollback, "m2"))
+    assert first.kind == "rolled_back" and first.manual and first.requested_by == "ana"
+    assert again.decision_id == first.decision_id
+    assert w.traffic() == {"churn-v1": 100}
+    assert [o.kind for o in w.ledger.outcomes("churn")].count("rolled_back") == 1
+
+
+def test_missing_registry_version_is_permanent_and_traffic_unchanged():
+    w = World()
+    w.handler.handle(inbound(evaluation("1")))
+    outcome = w.handler.handle(inbound(evaluation("9")))
+    assert outcome.kind == "dead_lettered"
+    assert w.traffic() == {"churn-v1": 100}
+    assert w.router.get_traffic(SERVICE)

@@ -1,0 +1,74 @@
+"""A handler wired to in-memory fakes (kept honest by tests/contract) and a settable clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from interlock.core.events import ModelEvaluated, ModelObserved
+from interlock.core.inbound import Inbound
+from interlock.fakes.bus import MemoryEventBus
+from interlock.fakes.dags import FakeDagTrigger
+from interlock.fakes.ledger import MemoryLedger
+from interlock.fakes.registry import FakeModelRegistry
+from interlock.fakes.traffic import FakeTrafficRouter
+from interlock.handlers import Handler, Ports, Topics
+from interlock.ports import RevisionSpec
+from tests.unit.builders import NOW, policy
+
+VERTEX = "projects/p/locations/l/models/churn"
+SERVICE = "projects/p/locations/l/services/churn"
+
+
+@dataclass
+class World:
+    ledger: MemoryLedger = field(default_factory=MemoryLedger)
+    bus: MemoryEventBus = field(default_factory=MemoryEventBus)
+    dags: FakeDagTrigger = field(default_factory=lambda: FakeDagTrigger({"train_on_arrival"}))
+    registry: FakeModelRegistry = field(default_factory=FakeModelRegistry)
+    router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)
+    now: datetime = NOW
+
+    def __post_init__(self) -> None:
+        for v in range(1, 6):
+            self.registry.seed_version(VERTEX, f"gs://models/churn/{v}")
+        self.router.seed_service(
+            SERVICE, RevisionSpec(name="churn-00001-boot", image="placeholder", env={})
+        )
+        ports = Ports(
+            ledger=lambda: self.ledger,
+            bus=lambda: self.bus,
+            dags=lambda: self.dags,
+            registry=lambda: self.registry,
+            router=lambda: self.router,
+        )
+        self.handler = Handler(
+            policy(), ports, Topics("decisions", "dead-letter"), lambda: self.now
+        )
+
+    def traffic(self) -> dict[str, int]:
+        return {s.revision: s.percent for s in self.router.get_traffic(SERVICE) if s.percent}
+
+    def aliases(self) -> dict[str, str]:
+        return {a: v.version for v in self.registry.list_versions(VERTEX) for a in v.aliases}
+
+
+def inbound(payload, ce_id: str = "e1") -> Inbound:
+    return Inbound(id=ce_id, type="t", source="test", time=None, payload=payload)
+
+
+def evaluation(version: str, auc: float = 0.9, when: datetime = NOW) -> ModelEvaluated:
+    return ModelEvaluated(
+        model="churn", version=version, dataset_id="ds1", sample_count=1000,
+        metrics={"auc": auc, "latency_ms": 50.0}, evaluated_at=when - timedelta(minutes=1), run_id=f"run-{version}",
+    )  # fmt: skip
+
+
+def window(
+    version: str, minute: int, error_rate: float = 0.01, when: datetime = NOW
+) -> ModelObserved:
+    end = when - timedelta(minutes=30) + timedelta(minutes=minute)
+    return ModelObserved(
+        model="churn", revision=f"churn-v{version}", version=version, window_start=end - timedelta(minutes=1),
+        window_end=end, sample_count=100, metrics={"error_rate": error_rate, "accuracy": 0.9},
+    )  # fmt: skip
