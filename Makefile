@@ -6,11 +6,12 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_VERSION := 3.3.2
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help install install-airflow lint unit test bench reliability demo clean
+.PHONY: help install install-airflow lint schemas unit test bench reliability demo clean
 
 help:
 	@echo "make test        lint + type-check + every test suite (installs what it needs)"
 	@echo "make unit        the pure core's table tests with branch coverage"
+	@echo "make schemas     regenerate events/schemas and the catalogue tables from the core types"
 	@echo "make bench       cold-start benchmarks, as ratios to a hello-world function"
 	@echo "make demo        the whole loop on this machine"
 	@echo "make clean       remove venvs and local state"
@@ -36,6 +37,10 @@ lint: install
 	$(BIN)/ruff check functions tests benchmarks dags
 	$(BIN)/ruff format --check functions tests benchmarks dags
 	$(BIN)/mypy
+	$(BIN)/python -m interlock.contract --check events/schemas --readme events/README.md
+
+schemas: install
+	$(BIN)/python -m interlock.contract --write events/schemas --readme events/README.md
 
 unit: install
 	$(BIN)/pytest tests/unit -q --cov=interlock.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from interlock import topics
 from interlock.core.errors import PermanentError
 from interlock.handlers import Handler, Ports, Topics
 from interlock.policy_file import read_policy
@@ -80,15 +81,13 @@ def build(env: Mapping[str, str]) -> Handler:
 
         return CloudRunTrafficRouter(region, project, endpoint=env.get("INTERLOCK_RUN_ENDPOINT"))
 
-    topics = Topics(
-        decisions=_topic(project, env.get("INTERLOCK_DECISIONS_TOPIC", "interlock-decisions")),
-        dead_letter=_topic(
-            project, env.get("INTERLOCK_DEAD_LETTER_TOPIC", "interlock-dead-letter")
-        ),
+    names = Topics(
+        decisions=_topic(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
+        dead_letter=_topic(project, env.get("INTERLOCK_DEAD_LETTER_TOPIC", topics.DEAD_LETTER)),
     )
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
     ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
-    return Handler(policy, ports, topics, _now, source=f"//interlock/{project}")
+    return Handler(policy, ports, names, _now, source=f"//interlock/{project}")
 
 
 def _topic(project: str, name: str) -> str:

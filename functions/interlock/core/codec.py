@@ -87,7 +87,10 @@ def parse_time(value: Any, path: str) -> datetime:
         raise PermanentError(path, f"not an RFC 3339 timestamp: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         raise PermanentError(path, f"timestamp needs a time zone (e.g. 'Z'): {value[:40]!r}")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise PermanentError(path, f"timestamp out of range: {value[:40]!r}") from None
 
 
 def format_time(value: datetime) -> str:
@@ -101,6 +104,10 @@ def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
         raise PermanentError(path, f"too long: {len(value)} characters, at most {s.max_length}")
     if _CONTROL_RE.search(value):
         raise PermanentError(path, "contains control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PermanentError(path, "not valid UTF-8 (lone surrogate)") from None
     if s.pattern is not None and not re.fullmatch(s.pattern, value):
         raise PermanentError(path, f"{value[:60]!r} does not match {s.pattern}")
     return value

@@ -31,6 +31,7 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_ATTRIBUTE_BYTES = 1024
 MAX_ATTRIBUTES = 100
 _UNSAFE_NAME = re.compile(r"(^|/)\.\.(/|$)|\{\{|\{%|\$\(|`")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 OWN_ATTRIBUTES = ("ce-specversion", "ce-type", "ce-source", "ce-id", "ce-time")
 
 
@@ -49,9 +50,9 @@ class Inbound:
 
 def check_object_name(name: str, path: str) -> str:
     """GCS names are untrusted: refuse ones that climb paths or smuggle templates into DAG conf."""
+    codec.check_string(name, path, codec.Spec(max_length=4096))
     if len(name.encode()) > 1024:
         raise PermanentError(path, f"object name is {len(name.encode())} bytes, GCS allows 1024")
-    codec.check_string(name, path)
     if not name:
         raise PermanentError(path, "object name is empty")
     if _UNSAFE_NAME.search(name):
@@ -83,7 +84,7 @@ def parse_gcs_object(obj: Any, path: str) -> DataLanded:
 def _int_string(value: Any, path: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 20:
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
         return int(value)
     raise PermanentError(path, f"expected a whole number (as a string), got {str(value)[:40]!r}")
 
@@ -105,6 +106,10 @@ def _json(raw: Any, path: str) -> Any:
             return json.loads(raw)
         except json.JSONDecodeError as exc:
             raise PermanentError(path, f"invalid JSON ({exc.msg} at char {exc.pos})") from None
+        except RecursionError:
+            raise PermanentError(path, "JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+            raise PermanentError(path, f"invalid JSON ({str(exc)[:80]})") from None
     if raw is None:
         raise PermanentError(path, "required field missing")
     raise PermanentError(path, "expected a JSON object")
@@ -213,12 +218,16 @@ def _from_gcs_notification(
                     f"message.attributes.{attr}", f"disagrees with message.data ({value!r})"
                 )
     else:
-        obj = {
-            "bucket": attrs.get("bucketId"),
-            "name": attrs.get("objectId"),
-            "generation": attrs.get("objectGeneration"),
-        }
-        landed = parse_gcs_object(obj, "message.attributes")
+        names = {"bucket": "bucketId", "name": "objectId", "generation": "objectGeneration"}
+        obj = {field: attrs.get(attr) for field, attr in names.items()}
+        try:
+            landed = parse_gcs_object(obj, "message.attributes")
+        except PermanentError as err:
+            # Name the attribute the sender set, not our field name for it.
+            field = err.field.removeprefix("message.attributes.")
+            raise PermanentError(
+                f"message.attributes.{names.get(field, field)}", err.reason
+            ) from None
     return Inbound(
         id=message_id,
         type=GCS_FINALIZED,
@@ -233,7 +242,9 @@ def parse_cloudevent(attributes: Mapping[str, Any], data: Any) -> Inbound:
     """Normalize a CloudEvent (attributes as received, data as decoded by the SDK or raw)."""
     spec = attributes.get("specversion")
     if spec != "1.0":
-        raise PermanentError("specversion", f"expected '1.0', got {str(spec)[:20]!r}")
+        raise PermanentError(
+            "specversion", f"expected the string '1.0', got {json.dumps(spec)[:20]}"
+        )
     for key in ("type", "id", "source"):
         if not attributes.get(key):
             raise PermanentError(key, "required CloudEvent attribute missing")
@@ -279,6 +290,12 @@ def parse_document(doc: Any) -> Inbound:
     if "message" in doc:
         attributes, data = push_body_to_cloudevent(doc)
         return parse_cloudevent(attributes, data)
+    if isinstance(doc.get("headers"), dict) and "body" in doc:
+        # A binary-mode HTTP delivery as recorded: ce-* headers are the attributes.
+        headers = {str(k).lower(): v for k, v in doc["headers"].items()}
+        attributes = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
+        return parse_cloudevent(attributes, doc["body"])
     raise PermanentError(
-        "document", "neither a CloudEvent (specversion) nor a Pub/Sub push body (message)"
+        "document",
+        "neither a CloudEvent (specversion), a binary delivery (headers + body) nor a push body (message)",
     )

@@ -1,0 +1,81 @@
+"""Adapters layer: google-api-core errors → TransientError / PermanentError, shared by GAPIC adapters.
+
+Over the REST transport google-api-core picks the exception class from the HTTP code alone:
+every 400 is `BadRequest` (INVALID_ARGUMENT and FAILED_PRECONDITION alike) and every 409 is
+`Conflict` (ABORTED and ALREADY_EXISTS alike). The google.rpc status name is only in the JSON
+body, so we read it from there and decide on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.core.errors import InterlockError, PermanentError, TransientError
+
+PERMANENT = frozenset(
+    {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED", "OUT_OF_RANGE",
+     "UNIMPLEMENTED"}
+)  # fmt: skip
+_BY_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def rpc_status(exc: Any) -> str:
+    """The google.rpc.Code name of a GoogleAPICallError, from the REST body when there is one."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            status = response.json().get("error", {}).get("status")
+        except (ValueError, AttributeError):
+            status = None
+        if isinstance(status, str) and status:
+            return status
+    grpc_code = getattr(exc, "grpc_status_code", None)
+    if grpc_code is not None and getattr(exc, "response", None) is None:
+        return str(grpc_code.name)
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return _BY_HTTP.get(code, "INTERNAL" if code >= 500 else "INVALID_ARGUMENT")
+    return "UNKNOWN"
+
+
+def message_of(exc: Any) -> str:
+    return str(getattr(exc, "message", None) or exc)
+
+
+def translate(exc: Exception, field: str, action: str) -> InterlockError:
+    """Map a client-side failure of `action` to retry (transient) or dead-letter (permanent)."""
+    from google.api_core import exceptions as gexc
+
+    if isinstance(exc, gexc.GoogleAPICallError):
+        status = rpc_status(exc)
+        reason = f"{action}: {status}: {message_of(exc)}"
+        if status in PERMANENT:
+            return PermanentError(field, reason)
+        return TransientError(reason)
+    # RetryError, timeouts, connection resets, token refresh failures: all worth a redelivery.
+    return TransientError(f"{action}: {type(exc).__name__}: {exc}")
+
+
+def client_failures() -> tuple[type[Exception], ...]:
+    """The exception types a GAPIC call can raise that we translate (imported lazily)."""
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
+
+    return (
+        gexc.GoogleAPIError,
+        requests.exceptions.RequestException,
+        auth_exc.TransportError,
+        auth_exc.RefreshError,
+        TimeoutError,
+    )

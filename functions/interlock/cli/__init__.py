@@ -1,0 +1,1 @@
+"""CLI layer: `interlock …` — publish and request, explain, check a policy, read status, run locally."""

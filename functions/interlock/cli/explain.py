@@ -1,0 +1,93 @@
+"""CLI layer: `interlock explain` — what interlock would decide for an event, and why. No side effects."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from interlock.cli.common import fail, load_policy_or_fail, read_json
+from interlock.core import codec
+from interlock.core.decide import decide, model_of
+from interlock.core.decision import idempotency_key
+from interlock.core.errors import PermanentError
+from interlock.core.inbound import parse_document
+from interlock.core.state import ModelState
+
+
+def _state(path: str | None, model: str | None) -> ModelState:
+    if path is None:
+        return ModelState()
+    doc = read_json(path, "state file")
+    if isinstance(doc, dict) and model is not None and model in doc:
+        doc = doc[model]
+    try:
+        return codec.decode(ModelState, doc, "state")
+    except PermanentError as err:
+        fail(f"state file {path}: {err}")
+
+
+def summary(state: ModelState, steps: tuple[int, ...] | None = None) -> str:
+    parts = []
+    if state.champion:
+        parts.append(f"champion v{state.champion.version} ({state.champion.revision})")
+    if state.candidate:
+        share = f" at {steps[state.candidate.step]} %" if steps else ""
+        parts.append(f"candidate v{state.candidate.version}{share}")
+    if state.previous:
+        parts.append(f"previous v{state.previous.version}")
+    if state.paused:
+        parts.append(f"PAUSED ({state.paused_reason})")
+    return ", ".join(parts) or "nothing serving yet"
+
+
+def explain_command(args: Any) -> int:
+    policy = load_policy_or_fail(args.policy)
+    try:
+        event = parse_document(read_json(args.event, "event file"))
+    except PermanentError as err:
+        fail(f"{args.event} is not an event interlock accepts: {err}")
+    now = codec.parse_time(args.now, "--now") if args.now else datetime.now(UTC)
+    model = model_of(event)
+    state = _state(args.state, model)
+    try:
+        decision = decide(event, policy, state, now)
+    except PermanentError as err:
+        decision = None
+        error = str(err)
+    if args.json:
+        out: dict[str, Any] = {
+            "event": {"type": event.type, "id": event.id},
+            "key": idempotency_key(event),
+        }
+        if decision is None:
+            out["decision"] = {"kind": "dead_lettered", "reasons": [error]}
+        else:
+            out["decision"] = {
+                "kind": decision.kind, "reasons": list(decision.reasons),
+                "effects": [e.describe() for e in decision.effects], "manual": decision.manual,
+                "state": codec.encode(decision.state) if decision.state else None,
+            }  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"event     {event.type} (id {event.id})")
+    print(f"key       {idempotency_key(event)}")
+    if decision is None:
+        print("decision  dead_lettered (permanent error: nothing would change)")
+        print(f"why       - {error}")
+        return 0
+    print(f"decision  {decision.kind}{' (manual)' if decision.manual else ''}")
+    for i, reason in enumerate(decision.reasons):
+        print(f"{'why' if i == 0 else '':<9} - {reason}")
+    for i, effect in enumerate(decision.effects, 1):
+        print(f"{'effects' if i == 1 else '':<9} {i}. {effect.describe()}")
+    if not decision.effects:
+        print("effects   none")
+    if model is not None:
+        steps = policy.model(model).canary.steps
+        print(f"state     {summary(state, steps)}")
+        if decision.state is not None and decision.state != state:
+            print(f"       →  {summary(decision.state, steps)}")
+    if decision.kind == "expired" and not args.now:
+        print("hint      evaluate as of another time with --now 2026-01-01T00:00:00Z")
+    return 0

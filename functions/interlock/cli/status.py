@@ -1,0 +1,50 @@
+"""CLI layer: `interlock status` — what serves, what is in flight, and the decision trail."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from interlock.cli.common import fail, load_policy_or_fail, project
+from interlock.cli.explain import summary
+
+
+def _ledger(spec: str, project_arg: str | None) -> Any:
+    if spec.startswith("sqlite:"):
+        from interlock.adapters.ledger_sqlite import SqliteLedger
+
+        return SqliteLedger(spec.removeprefix("sqlite:"))
+    if spec == "firestore":
+        from interlock.adapters.ledger_firestore import FirestoreLedger
+
+        return FirestoreLedger(project(project_arg))
+    fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
+
+
+def status_command(args: Any) -> int:
+    policy = load_policy_or_fail(args.policy)
+    spec = args.ledger or os.environ.get("INTERLOCK_LEDGER", "firestore")
+    ledger = _ledger(spec, args.project)
+    models = [args.model] if args.model else [m.name for m in policy.models]
+    for name in models:
+        mp = (
+            policy.model(name)
+            if name in {m.name for m in policy.models}
+            else fail(f"unknown model {name!r}")
+        )
+        state = ledger.load(name).state
+        print(f"{name}: {summary(state, mp.canary.steps)}")
+        if state.cooldown_until:
+            print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
+    print()
+    for outcome in ledger.outcomes(args.model, limit=args.limit):
+        manual = " manual" if outcome.manual else ""
+        who = f" by {outcome.requested_by}" if outcome.requested_by else ""
+        print(
+            f"{outcome.decided_at:%Y-%m-%d %H:%M:%S}  {outcome.kind:<13} {outcome.subject:<16}{manual}{who}"
+        )
+        for reason in outcome.reasons:
+            print(f"    - {reason}")
+        for effect in outcome.effects:
+            print(f"    → {effect}")
+    return 0

@@ -1,0 +1,18 @@
+"""Local stack (stand-in): the shared context handlers run in — store, faults, operations, ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from interlock.local.standin.faults import Faults
+from interlock.local.standin.operations import Operations
+from interlock.local.standin.store import Store
+
+
+@dataclass
+class StandIn:
+    store: Store
+    faults: Faults
+    operations: Operations
+    project: str
+    location: str

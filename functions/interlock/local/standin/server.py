@@ -1,0 +1,161 @@
+"""Local stack (stand-in): the HTTP server — decoding, faults, dispatch, Google error replies.
+
+Control endpoints for tests sit under `/_`: `POST|DELETE|GET /_faults`, `GET /_state`, `GET /_health`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from interlock.local.standin import cloudrun, vertex
+from interlock.local.standin.app import StandIn
+from interlock.local.standin.errors import ApiError, invalid
+from interlock.local.standin.faults import Faults, parse_fault, reply_error
+from interlock.local.standin.operations import Operations
+from interlock.local.standin.routing import SEG, Request, Router
+from interlock.local.standin.store import Store
+from interlock.local.standin.wire import enums_to_names, enums_to_numbers
+
+log = logging.getLogger("interlock.standin")
+MAX_BODY = 10 * 1024 * 1024
+
+
+def build_router(app: StandIn) -> Router:
+    router = Router()
+    vertex.register(router, app)
+    cloudrun.register(router, app)
+    # Vertex names operations under the resource (…/models/M/operations/N), Cloud Run under
+    # the location. aiplatform_v1 polls at /ui/{name}: its first matching http rule is /ui/.
+    ops = rf"/(?:v1|v2|ui)/(?P<name>projects/{SEG}/locations/{SEG}(?:/models/{SEG})?/operations/{SEG})"
+    router.add("GET", ops, lambda r: (200, app.operations.get(app.store, r.params["name"])))
+    return router
+
+
+def state(app: StandIn) -> dict[str, Any]:
+    """A summary for tests: counters, active faults, and each service's and model's state."""
+    with app.store.transaction() as store:
+        app.operations.finish_due(store)
+        services = {
+            s["name"]: {
+                "etag": s.get("etag"),
+                "traffic": s.get("traffic"),
+                "trafficStatuses": s.get("trafficStatuses"),
+                "latestReadyRevision": s.get("latestReadyRevision"),
+                "reconciling": s.get("reconciling"),
+                "revisions": [r["name"] for r in store.list(cloudrun.REVISION, s["name"] + "/")],
+            }
+            for s in store.list(cloudrun.SERVICE)
+        }
+        models: dict[str, dict[str, list[str]]] = {}
+        for v in store.list(vertex.VERSION):
+            models.setdefault(v["name"], {})[v["versionId"]] = v["versionAliases"]
+        return {
+            "counters": store.counters(),
+            "faults": app.faults.active(),
+            "faults_fired": app.faults.fired,
+            "services": services,
+            "models": models,
+        }
+
+
+def make_handler(app: StandIn, router: Router) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "interlock-standin"
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_PATCH(self) -> None:
+            self._serve("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.info("%s %s", self.address_string(), format % args)
+
+        def _serve(self, method: str) -> None:
+            try:
+                status, body = self._handle(method)
+            except ApiError as e:
+                status, body = e.http, e.body()
+            except Exception as e:
+                log.error("unhandled: %s", traceback.format_exc())
+                err = ApiError("INTERNAL", f"stand-in failure: {type(e).__name__}: {e}")
+                status, body = err.http, err.body()
+            self._reply(status, body)
+
+        def _handle(self, method: str) -> tuple[int, dict[str, Any]]:
+            url = urlsplit(self.path)
+            path = unquote(url.path)
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            raw = self._read_body()
+            if path.startswith("/_"):
+                return self._control(method, path, raw)
+            fault = app.faults.for_reply(f"{method} {path}")
+            if fault is not None:
+                time.sleep(fault.latency_s)
+                if fault.status is not None:
+                    raise reply_error(fault)
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError as e:
+                raise invalid(f"Invalid JSON payload received. {e}") from e
+            if not isinstance(body, dict):
+                raise invalid("Invalid JSON payload received: expected an object.")
+            run_api = path.startswith("/v2/")
+            request = Request(method, path, query, enums_to_names(body) if run_api else body)
+            with app.store.transaction() as store:
+                app.operations.finish_due(store)
+                status, reply = router.dispatch(request)
+            if run_api and request.wants_int_enums:
+                reply = enums_to_numbers(reply)
+            return status, reply
+
+        def _control(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+            if path == "/_health":
+                return 200, {"ok": True}
+            if path == "/_state" and method == "GET":
+                return 200, state(app)
+            if path == "/_faults":
+                if method == "POST":
+                    app.faults.add(parse_fault(json.loads(raw or b"{}")))
+                elif method == "DELETE":
+                    app.faults.clear()
+                return 200, {"faults": app.faults.active()}
+            raise ApiError("NOT_FOUND", f"No control endpoint {method} {path}.")
+
+        def _read_body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                raise invalid("Request body too large.")
+            return self.rfile.read(length) if length else b""
+
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def make_server(
+    host: str, port: int, db_path: str, project: str, location: str, operation_delay_s: float
+) -> ThreadingHTTPServer:
+    app = StandIn(Store(db_path), Faults(), Operations(operation_delay_s), project, location)
+    server = ThreadingHTTPServer((host, port), make_handler(app, build_router(app)))
+    server.daemon_threads = True
+    return server

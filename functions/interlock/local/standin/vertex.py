@@ -1,0 +1,202 @@
+"""Local stack (stand-in): Vertex AI Model Registry v1 — upload (LRO), get, versions, aliases.
+
+Versions of one model share its name; `versionId` counts "1", "2", … per model. The alias
+"default" marks the default version (the first, unless an upload claims it) and is managed by
+the service: users cannot merge it. Adding an alias moves it off whichever version held it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from interlock.local.standin.app import StandIn
+from interlock.local.standin.errors import ApiError, invalid, not_found
+from interlock.local.standin.routing import SEG, Request, Router
+from interlock.local.standin.store import Store
+from interlock.local.standin.wire import new_etag, now_rfc3339
+
+MODEL = "vertex.model"
+VERSION = "vertex.version"
+UPLOAD = "vertex.upload"
+V1 = "type.googleapis.com/google.cloud.aiplatform.v1."
+
+ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]")
+LABEL = re.compile(r"[a-z0-9_-]{0,63}")
+MODEL_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+PARENT = rf"/v1/(?P<parent>projects/{SEG}/locations/{SEG})"
+MODEL_PATH = (
+    rf"/v1/(?P<model>projects/{SEG}/locations/{SEG}/models/[^/:@]+)(?:@(?P<version>[^/:]+))?"
+)
+
+
+def register(router: Router, app: StandIn) -> None:
+    router.add("POST", PARENT + "/models:upload", lambda r: _upload(app, r))
+    router.add("GET", PARENT + "/models", lambda r: _list_models(app.store, r))
+    router.add("GET", MODEL_PATH, lambda r: (200, _resolve(app.store, r)))
+    router.add("GET", MODEL_PATH + ":listVersions", lambda r: _list_versions(app.store, r))
+    router.add("POST", MODEL_PATH + ":mergeVersionAliases", lambda r: _merge(app.store, r))
+    app.operations.register(UPLOAD, _finish_upload)
+
+
+def _upload(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
+    store, parent = app.store, req.params["parent"]
+    model = req.body.get("model")
+    if not isinstance(model, dict) or not model.get("displayName"):
+        raise invalid("model.display_name is required.")
+    if not (model.get("containerSpec") or {}).get("imageUri"):
+        raise invalid("model.container_spec.image_uri is required.")
+    _check_labels(model.get("labels") or {})
+    aliases = [str(a) for a in model.get("versionAliases") or []]
+    for alias in aliases:
+        if alias != "default":
+            _check_alias(alias)
+    parent_model = req.body.get("parentModel")
+    if parent_model:
+        if store.get(MODEL, parent_model) is None:
+            raise not_found(f"Model {parent_model}")
+        name = parent_model
+    else:
+        model_id = str(req.body.get("modelId") or store.next_id("vertex.model_id.seq"))
+        if not MODEL_ID.fullmatch(model_id):
+            raise invalid(f"model_id {model_id!r} must match [a-z0-9][a-z0-9-]{{0,127}}.")
+        name = f"{parent}/models/{model_id}"
+        if store.get(MODEL, name) is not None:
+            raise ApiError("ALREADY_EXISTS", f"Model {name} already exists.")
+    version_id = str(store.next_id(f"vertex.version_id.seq:{name}"))
+    now = now_rfc3339()
+    payload = {"model": name, "versionId": version_id, "spec": model, "aliases": aliases}
+    metadata = {
+        "@type": V1 + "UploadModelOperationMetadata",
+        "genericMetadata": {"createTime": now, "updateTime": now},
+    }
+    error = app.faults.for_operation(req.line)
+    return 200, app.operations.start(store, name, UPLOAD, payload, metadata, error, numeric_id=True)
+
+
+def _finish_upload(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+    name, version_id, spec = payload["model"], payload["versionId"], payload["spec"]
+    now = now_rfc3339()
+    first = store.get(MODEL, name) is None
+    if first:
+        store.put(
+            MODEL, name, {"name": name, "createTime": now, "displayName": spec["displayName"]}
+        )
+    version = {
+        "name": name,
+        "versionId": version_id,
+        "versionAliases": [],
+        "displayName": spec["displayName"],
+        "description": spec.get("description", ""),
+        "versionDescription": spec.get("versionDescription", ""),
+        "artifactUri": spec.get("artifactUri", ""),
+        "containerSpec": spec.get("containerSpec", {}),
+        "labels": spec.get("labels", {}),
+        "createTime": store.get(MODEL, name)["createTime"],  # type: ignore[index]
+        "versionCreateTime": now,
+    }
+    _save(store, version)
+    aliases = list(payload["aliases"]) + (["default"] if first else [])
+    _move_aliases(store, version, aliases, [])
+    store.bump("model_versions_uploaded")
+    return {"@type": V1 + "UploadModelResponse", "model": name, "modelVersionId": version_id}
+
+
+def _versions(store: Store, model: str) -> list[dict[str, Any]]:
+    found = store.list(VERSION, model + "@")
+    return sorted(found, key=lambda v: int(v["versionId"]))
+
+
+def _resolve(store: Store, req: Request) -> dict[str, Any]:
+    model, ref = req.params["model"], req.params.get("version", "default")
+    if store.get(MODEL, model) is None:
+        raise not_found(f"Model {model}")
+    for version in _versions(store, model):
+        if ref == version["versionId"] or ref in version["versionAliases"]:
+            return version
+    raise not_found(f"Model {model}@{ref}")
+
+
+def _list_models(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
+    parent = req.params["parent"]
+    models = []
+    for record in store.list(MODEL, parent + "/models/"):
+        for version in _versions(store, record["name"]):
+            if "default" in version["versionAliases"]:
+                models.append(version)
+    return 200, {"models": models}
+
+
+def _list_versions(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
+    if req.params.get("version"):
+        raise invalid("ListModelVersions takes a model name without a version.")
+    model = req.params["model"]
+    if store.get(MODEL, model) is None:
+        raise not_found(f"Model {model}")
+    versions = _versions(store, model)
+    size = int(req.query.get("pageSize") or 100)
+    start = int(req.query.get("pageToken") or 0)
+    page = versions[start : start + size]
+    body: dict[str, Any] = {"models": page}
+    if start + size < len(versions):
+        body["nextPageToken"] = str(start + size)
+    return 200, body
+
+
+def _merge(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
+    if not req.params.get("version"):
+        raise invalid("The model version to merge aliases into must be named as model@version.")
+    version = _resolve(store, req)
+    requested = [str(a) for a in req.body.get("versionAliases") or []]
+    if not requested:
+        raise invalid("version_aliases must not be empty.")
+    add: list[str] = []
+    remove: list[str] = []
+    for alias in requested:
+        bare = alias[1:] if alias.startswith("-") else alias
+        if bare == "default":
+            raise invalid("The alias 'default' is reserved and cannot be merged.")
+        _check_alias(bare)
+        (remove if alias.startswith("-") else add).append(bare)
+    # Vertex: adding and removing the same alias in one request cancel out.
+    both = set(add) & set(remove)
+    add = [a for a in add if a not in both]
+    remove = [a for a in remove if a not in both]
+    _move_aliases(store, version, add, remove)
+    store.bump("alias_merges")
+    return 200, version
+
+
+def _move_aliases(store: Store, version: dict[str, Any], add: list[str], remove: list[str]) -> None:
+    for other in _versions(store, version["name"]):
+        if other["versionId"] == version["versionId"]:
+            continue
+        kept = [a for a in other["versionAliases"] if a not in add]
+        if kept != other["versionAliases"]:
+            other["versionAliases"] = kept
+            _save(store, other)
+    aliases = [a for a in version["versionAliases"] if a not in remove]
+    aliases += [a for a in add if a not in aliases]
+    version["versionAliases"] = aliases
+    _save(store, version)
+
+
+def _save(store: Store, version: dict[str, Any]) -> None:
+    now = now_rfc3339()
+    version["versionUpdateTime"] = now
+    version["updateTime"] = now
+    version["etag"] = new_etag()
+    store.put(VERSION, f"{version['name']}@{version['versionId']}", version)
+
+
+def _check_alias(alias: str) -> None:
+    if not ALIAS.fullmatch(alias):
+        raise invalid(
+            f"Invalid version alias {alias!r}: it must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z-0-9]."
+        )
+
+
+def _check_labels(labels: dict[str, Any]) -> None:
+    for key, value in labels.items():
+        if not key or not LABEL.fullmatch(key) or not LABEL.fullmatch(str(value)):
+            raise invalid(f"Invalid label {key!r}: keys and values are lowercase, <= 63 chars.")
