@@ -39,8 +39,9 @@ def rpc_status(exc: Any) -> str:
             status = None
         if isinstance(status, str) and status:
             return status
+    # Over gRPC `response` is the call object (no JSON body): the exact code is on the exception.
     grpc_code = getattr(exc, "grpc_status_code", None)
-    if grpc_code is not None and getattr(exc, "response", None) is None:
+    if grpc_code is not None:
         return str(grpc_code.name)
     code = getattr(exc, "code", None)
     if isinstance(code, int):

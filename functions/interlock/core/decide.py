@@ -33,9 +33,12 @@ def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> 
     p = event.payload
     if p is None:
         return Decision("ignored", event.source, (event.ignored or "nothing to do",))
+    model = model_of(event)
+    if model is not None:
+        policy.model(model)  # an unknown model is a permanent error, whatever the event's age
     expired = expiry(event, policy, now)
     if expired is not None:
-        return Decision("expired", model_of(event) or event.type, (expired,))
+        return Decision("expired", model or event.type, (expired,))
     if isinstance(p, DataLanded):
         return route.route(p, policy, event.id, event.time or p.time_created)
     if isinstance(p, TriggerRequested):

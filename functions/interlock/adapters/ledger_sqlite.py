@@ -1,0 +1,168 @@
+"""Adapters layer: the decision ledger in one SQLite file (the local stack's `Ledger`).
+
+Safe across threads and processes: every call opens its own connection, every read-modify-write
+runs under `BEGIN IMMEDIATE` (SQLite's write lock, taken before the read, so two writers
+serialize instead of both reading the same etag), and WAL lets readers proceed meanwhile.
+States and outcomes are stored as the codec's JSON; times as integer microseconds since the
+epoch so they sort as numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from interlock.core.codec import decode, encode
+from interlock.core.errors import TransientError
+from interlock.core.events import Outcome
+from interlock.core.state import ModelState
+from interlock.ports import Conflict, Snapshot
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BUSY_TIMEOUT_S = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS models (
+    model TEXT PRIMARY KEY,
+    etag INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    decided_us INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (decided_us DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS decisions_by_subject ON decisions (subject, decided_us DESC, seq DESC);
+CREATE TABLE IF NOT EXISTS leases (
+    subject TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_us INTEGER NOT NULL
+);
+"""
+
+
+def micros(when: datetime) -> int:
+    """Exact integer microseconds (float `timestamp()` can round a microsecond away)."""
+    if when.tzinfo is None:
+        raise ValueError("ledger times must be timezone-aware")
+    return (when - EPOCH) // timedelta(microseconds=1)
+
+
+def _dump(value: object) -> str:
+    return json.dumps(encode(value), separators=(",", ":"), sort_keys=True)
+
+
+class SqliteLedger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            # WAL is a property of the file: set once, every later connection inherits it.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # isolation_level=None: we issue BEGIN ourselves, so the lock kind is explicit.
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            yield db
+        except sqlite3.OperationalError as exc:
+            # "database is locked" after the busy timeout: another writer held it too long.
+            raise TransientError(f"sqlite ledger {self.path.name}: {exc}") from exc
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def get(self, key: str) -> Outcome | None:
+        with self._connect() as db:
+            row = db.execute("SELECT outcome FROM decisions WHERE key = ?", (key,)).fetchone()
+        return None if row is None else decode(Outcome, json.loads(row[0]))
+
+    def record(self, key: str, outcome: Outcome) -> Outcome:
+        with self._write() as db:
+            row = db.execute("SELECT outcome FROM decisions WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return decode(Outcome, json.loads(row[0]))
+            self._insert_decision(db, key, outcome)
+        return outcome
+
+    def load(self, model: str) -> Snapshot:
+        with self._connect() as db:
+            row = db.execute("SELECT etag, state FROM models WHERE model = ?", (model,)).fetchone()
+        if row is None:
+            return Snapshot(ModelState(), 0)
+        return Snapshot(decode(ModelState, json.loads(row[1])), int(row[0]))
+
+    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
+        """See `Ledger.commit`; a key already recorded also raises `Conflict` (a racer decided)."""
+        state_json = _dump(state)
+        with self._write() as db:
+            row = db.execute("SELECT etag FROM models WHERE model = ?", (model,)).fetchone()
+            current = 0 if row is None else int(row[0])
+            if current != etag:
+                raise Conflict(f"{model}: etag {etag} is stale, stored etag is {current}")
+            if db.execute("SELECT 1 FROM decisions WHERE key = ?", (key,)).fetchone():
+                raise Conflict(f"{model}: decision {key!r} was already recorded")
+            db.execute(
+                "INSERT INTO models (model, etag, state) VALUES (?, ?, ?) "
+                "ON CONFLICT (model) DO UPDATE SET etag = excluded.etag, state = excluded.state",
+                (model, etag + 1, state_json),
+            )
+            self._insert_decision(db, key, outcome)
+
+    def acquire(self, subject: str, holder: str, ttl_s: float, now: datetime) -> bool:
+        now_us = micros(now)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT holder, expires_us FROM leases WHERE subject = ?", (subject,)
+            ).fetchone()
+            if row is not None and row[0] != holder and row[1] > now_us:
+                return False
+            db.execute(
+                "INSERT INTO leases (subject, holder, expires_us) VALUES (?, ?, ?) "
+                "ON CONFLICT (subject) DO UPDATE "
+                "SET holder = excluded.holder, expires_us = excluded.expires_us",
+                (subject, holder, now_us + round(ttl_s * 1_000_000)),
+            )
+        return True
+
+    def release(self, subject: str, holder: str) -> None:
+        # Only the holder may release: a late release must not free a lease someone else took.
+        with self._write() as db:
+            db.execute("DELETE FROM leases WHERE subject = ? AND holder = ?", (subject, holder))
+
+    def outcomes(self, subject: str | None = None, limit: int = 50) -> list[Outcome]:
+        query = "SELECT outcome FROM decisions"
+        args: tuple[object, ...] = ()
+        if subject is not None:
+            query += " WHERE subject = ?"
+            args = (subject,)
+        query += " ORDER BY decided_us DESC, seq DESC LIMIT ?"
+        with self._connect() as db:
+            rows = db.execute(query, (*args, limit)).fetchall()
+        return [decode(Outcome, json.loads(r[0])) for r in rows]
+
+    @staticmethod
+    def _insert_decision(db: sqlite3.Connection, key: str, outcome: Outcome) -> None:
+        db.execute(
+            "INSERT INTO decisions (key, subject, decided_us, outcome) VALUES (?, ?, ?, ?)",
+            (key, outcome.subject, micros(outcome.decided_at), _dump(outcome)),
+        )

@@ -1,0 +1,80 @@
+"""Fakes: an in-memory `Ledger`, thread-safe, held to the same contract tests as the real ones.
+
+It stores the codec's JSON, not the objects, so a state that would not survive the real
+ledgers' round trip fails here too.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.core.codec import decode, encode
+from interlock.core.events import Outcome
+from interlock.core.state import ModelState
+from interlock.ports import Conflict, Snapshot
+
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[str, tuple[int, Any]] = {}
+        self._decisions: dict[str, tuple[int, Any]] = {}  # key -> (insertion seq, outcome JSON)
+        self._leases: dict[str, tuple[str, datetime]] = {}
+
+    def get(self, key: str) -> Outcome | None:
+        with self._lock:
+            found = self._decisions.get(key)
+        return None if found is None else decode(Outcome, found[1])
+
+    def record(self, key: str, outcome: Outcome) -> Outcome:
+        with self._lock:
+            found = self._decisions.get(key)
+            if found is None:
+                self._decisions[key] = (len(self._decisions), encode(outcome))
+                return outcome
+        return decode(Outcome, found[1])
+
+    def load(self, model: str) -> Snapshot:
+        with self._lock:
+            found = self._models.get(model)
+        if found is None:
+            return Snapshot(ModelState(), 0)
+        return Snapshot(decode(ModelState, found[1]), found[0])
+
+    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
+        """See `Ledger.commit`; a key already recorded also raises `Conflict` (a racer decided)."""
+        state_json, outcome_json = encode(state), encode(outcome)
+        with self._lock:
+            current = self._models.get(model, (0, None))[0]
+            if current != etag:
+                raise Conflict(f"{model}: etag {etag} is stale, stored etag is {current}")
+            if key in self._decisions:
+                raise Conflict(f"{model}: decision {key!r} was already recorded")
+            self._models[model] = (etag + 1, state_json)
+            self._decisions[key] = (len(self._decisions), outcome_json)
+
+    def acquire(self, subject: str, holder: str, ttl_s: float, now: datetime) -> bool:
+        with self._lock:
+            lease = self._leases.get(subject)
+            if lease is not None and lease[0] != holder and lease[1] > now:
+                return False
+            self._leases[subject] = (holder, now + timedelta(seconds=ttl_s))
+            return True
+
+    def release(self, subject: str, holder: str) -> None:
+        with self._lock:
+            lease = self._leases.get(subject)
+            if lease is not None and lease[0] == holder:
+                del self._leases[subject]
+
+    def outcomes(self, subject: str | None = None, limit: int = 50) -> list[Outcome]:
+        with self._lock:
+            rows = list(self._decisions.values())
+        found = [decode(Outcome, o) for _, o in sorted(rows, key=lambda r: r[0], reverse=True)]
+        if subject is not None:
+            found = [o for o in found if o.subject == subject]
+        # Stable sort: equal decision times keep the newest-recorded first, as SQLite does.
+        found.sort(key=lambda o: o.decided_at, reverse=True)
+        return found[:limit]

@@ -1,0 +1,265 @@
+"""Contract: every `Ledger` (memory fake, SQLite, Firestore on its emulator) behaves the same."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from interlock.adapters.ledger_firestore import FirestoreLedger
+from interlock.adapters.ledger_sqlite import SqliteLedger
+from interlock.core.events import Outcome
+from interlock.core.state import (
+    Candidate,
+    EvaluationRecord,
+    ModelState,
+    Serving,
+    Window,
+)
+from interlock.fakes.ledger import MemoryLedger
+from interlock.ports import Conflict, Ledger, Snapshot
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def outcome(n: int, subject: str = "churn", at: datetime = T0, kind: str = "held") -> Outcome:
+    return Outcome(
+        decision_id=f"d-{n}",
+        kind=kind,  # type: ignore[arg-type]
+        subject=subject,
+        event_id=f"e-{n}",
+        event_type="dev.interlock.model.observed.v1",
+        reasons=(f"reason {n}",),
+        effects=(),
+        decided_at=at,
+    )
+
+
+def rich_state() -> ModelState:
+    evaluation = EvaluationRecord(
+        version="7",
+        dataset_id="holdout-2026-02",
+        sample_count=12000,
+        metrics={"auc": 0.91, "latency_p95_ms": 88.5},
+        run_id="run-7",
+    )
+    return ModelState(
+        champion=Serving("7", "churn-v7", evaluation, since=T0 - timedelta(days=3)),
+        previous=Serving("5", "churn-v5", None, since=T0 - timedelta(days=30)),
+        candidate=Candidate(
+            "8", "churn-v8", step=1, healthy_windows=2, evaluation=evaluation, since=T0
+        ),
+        windows={
+            "churn-v7": (Window(T0 - timedelta(minutes=5), "healthy"),),
+            "churn-v8": (
+                Window(T0 - timedelta(minutes=10), "inconclusive"),
+                Window(T0 - timedelta(minutes=5, microseconds=1), "breach"),
+            ),
+        },
+        inconclusive_streak=1,
+        rollbacks=(T0 - timedelta(hours=6), T0 - timedelta(hours=1, microseconds=7)),
+        cooldown_until=T0 + timedelta(minutes=30),
+        guard_until=T0 + timedelta(hours=2),
+        paused=True,
+        paused_reason="3 automatic rollbacks in 24h",
+        rejected_versions=("6",),
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite", "firestore"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "memory":
+        yield MemoryLedger()
+    elif request.param == "sqlite":
+        yield SqliteLedger(tmp_path / "ledger.sqlite")
+    else:
+        project = request.getfixturevalue("firestore_project")
+        yield FirestoreLedger(project, prefix="contract_")
+
+
+def commit_until_done(
+    ledger: Ledger, model: str, key: str, change: Callable[[ModelState], ModelState]
+) -> int:
+    """The handler's loop: load, decide, commit; a Conflict means reload and decide again."""
+    conflicts = 0
+    while True:
+        snap = ledger.load(model)
+        try:
+            ledger.commit(model, change(snap.state), snap.etag, key, outcome(0, model))
+            return conflicts
+        except Conflict:
+            conflicts += 1
+
+
+def bump(state: ModelState) -> ModelState:
+    return state.replace(inconclusive_streak=state.inconclusive_streak + 1)
+
+
+class TestLedgerContract:
+    def test_get_returns_none_when_a_key_was_never_recorded(self, ledger: Ledger) -> None:
+        assert ledger.get("nope") is None
+
+    def test_record_keeps_the_first_outcome_when_a_key_is_recorded_twice(
+        self, ledger: Ledger
+    ) -> None:
+        first, second = outcome(1), outcome(2)
+        assert ledger.record("k/1#3", first) == first
+        assert ledger.record("k/1#3", second) == first
+        assert ledger.get("k/1#3") == first
+        assert ledger.outcomes() == [first]
+
+    def test_load_returns_an_empty_state_at_etag_zero_when_the_model_is_new(
+        self, ledger: Ledger
+    ) -> None:
+        assert ledger.load("churn") == Snapshot(ModelState(), 0)
+
+    def test_state_round_trips_when_a_rich_state_is_committed(self, ledger: Ledger) -> None:
+        state = rich_state()
+        ledger.commit("churn", state, 0, "key-1", outcome(1))
+        snap = ledger.load("churn")
+        assert snap.state == state
+        assert snap.etag == 1
+        assert ledger.get("key-1") == outcome(1)
+        ledger.commit("churn", ModelState(), 1, "key-2", outcome(2))
+        assert ledger.load("churn").state == ModelState()
+        assert ledger.load("churn").etag == 2
+
+    def test_second_commit_conflicts_when_two_writers_hold_the_same_etag(
+        self, ledger: Ledger
+    ) -> None:
+        ledger.commit("churn", ModelState(inconclusive_streak=1), 0, "a", outcome(1))
+        etag = ledger.load("churn").etag
+        ledger.commit("churn", ModelState(inconclusive_streak=2), etag, "b", outcome(2))
+        with pytest.raises(Conflict):
+            ledger.commit("churn", ModelState(inconclusive_streak=3), etag, "c", outcome(3))
+        assert ledger.load("churn") == Snapshot(ModelState(inconclusive_streak=2), 2)
+        assert ledger.get("c") is None  # the loser's decision is not recorded either
+
+    def test_first_commit_conflicts_when_two_writers_create_the_same_model(
+        self, ledger: Ledger
+    ) -> None:
+        ledger.commit("churn", ModelState(inconclusive_streak=1), 0, "a", outcome(1))
+        with pytest.raises(Conflict):
+            ledger.commit("churn", ModelState(inconclusive_streak=9), 0, "b", outcome(2))
+        assert ledger.load("churn").state.inconclusive_streak == 1
+
+    def test_commit_conflicts_when_its_key_was_already_recorded(self, ledger: Ledger) -> None:
+        ledger.record("key-1", outcome(1))
+        with pytest.raises(Conflict):
+            ledger.commit("churn", ModelState(inconclusive_streak=1), 0, "key-1", outcome(2))
+        assert ledger.load("churn").etag == 0
+        assert ledger.get("key-1") == outcome(1)
+
+    def test_exactly_one_commit_wins_when_threads_race_on_one_etag(self, ledger: Ledger) -> None:
+        writers = 4
+        barrier = threading.Barrier(writers)
+
+        def attempt(n: int) -> bool:
+            barrier.wait()
+            try:
+                ledger.commit("churn", ModelState(inconclusive_streak=n), 0, f"k{n}", outcome(n))
+            except Conflict:
+                return False
+            return True
+
+        with ThreadPoolExecutor(writers) as pool:
+            won = list(pool.map(attempt, range(writers)))
+        assert sum(won) == 1
+        winner = won.index(True)
+        assert ledger.load("churn").state.inconclusive_streak == winner
+        assert [o.decision_id for o in ledger.outcomes()] == [f"d-{winner}"]
+
+    def test_no_update_is_lost_when_threads_commit_concurrently(self, ledger: Ledger) -> None:
+        writers, each = 4, 5
+
+        def work(n: int) -> int:
+            return sum(commit_until_done(ledger, "churn", f"w{n}-{i}", bump) for i in range(each))
+
+        with ThreadPoolExecutor(writers) as pool:
+            list(pool.map(work, range(writers)))
+        snap = ledger.load("churn")
+        assert snap.state.inconclusive_streak == writers * each
+        assert snap.etag == writers * each
+        assert len(ledger.outcomes(limit=100)) == writers * each
+
+    def test_acquire_refuses_another_holder_when_the_lease_is_unexpired(
+        self, ledger: Ledger
+    ) -> None:
+        assert ledger.acquire("svc", "a", 30, T0)
+        assert not ledger.acquire("svc", "b", 30, T0 + timedelta(seconds=29))
+        assert ledger.acquire("other-svc", "b", 30, T0)  # leases are per subject
+
+    def test_acquire_succeeds_for_another_holder_when_the_lease_has_expired(
+        self, ledger: Ledger
+    ) -> None:
+        assert ledger.acquire("svc", "a", 30, T0)
+        assert ledger.acquire("svc", "b", 30, T0 + timedelta(seconds=30))
+        assert not ledger.acquire("svc", "a", 30, T0 + timedelta(seconds=31))
+
+    def test_acquire_renews_when_the_holder_asks_again(self, ledger: Ledger) -> None:
+        assert ledger.acquire("svc", "a", 30, T0)
+        assert ledger.acquire("svc", "a", 30, T0 + timedelta(seconds=20))
+        assert not ledger.acquire("svc", "b", 30, T0 + timedelta(seconds=40))
+
+    def test_release_is_ignored_when_the_caller_is_not_the_holder(self, ledger: Ledger) -> None:
+        assert ledger.acquire("svc", "a", 30, T0)
+        ledger.release("svc", "b")
+        assert not ledger.acquire("svc", "b", 30, T0)
+        ledger.release("svc", "a")
+        assert ledger.acquire("svc", "b", 30, T0)
+        ledger.release("never-held", "a")
+
+    def test_exactly_one_holder_wins_when_threads_race_for_a_lease(self, ledger: Ledger) -> None:
+        holders = 4
+        barrier = threading.Barrier(holders)
+
+        def attempt(n: int) -> bool:
+            barrier.wait()
+            return ledger.acquire("svc", f"h{n}", 30, T0)
+
+        with ThreadPoolExecutor(holders) as pool:
+            assert sum(pool.map(attempt, range(holders))) == 1
+
+    def test_outcomes_are_newest_first_when_recorded_out_of_order(self, ledger: Ledger) -> None:
+        minutes = [3, 1, 4, 0, 2]
+        for n, m in enumerate(minutes):
+            ledger.record(f"k{n}", outcome(n, at=T0 + timedelta(minutes=m)))
+        listed = ledger.outcomes()
+        assert [o.decided_at for o in listed] == sorted(
+            (T0 + timedelta(minutes=m) for m in minutes), reverse=True
+        )
+        assert [o.decision_id for o in ledger.outcomes(limit=2)] == ["d-2", "d-0"]
+
+    def test_outcomes_hold_one_subject_when_a_subject_is_given(self, ledger: Ledger) -> None:
+        ledger.record("a1", outcome(1, "churn", T0))
+        ledger.record("b1", outcome(2, "fraud", T0 + timedelta(seconds=1)))
+        ledger.commit(
+            "churn", ModelState(), 0, "a2", outcome(3, "churn", T0 + timedelta(seconds=2))
+        )
+        assert [o.decision_id for o in ledger.outcomes("churn")] == ["d-3", "d-1"]
+        assert [o.decision_id for o in ledger.outcomes("fraud")] == ["d-2"]
+        assert ledger.outcomes("nobody") == []
+
+
+def _bump_in_process(path: str, n: int, each: int) -> None:
+    ledger = SqliteLedger(path)
+    for i in range(each):
+        commit_until_done(ledger, "churn", f"p{n}-{i}", bump)
+
+
+def test_sqlite_loses_no_update_when_processes_commit_concurrently(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite")
+    SqliteLedger(path)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_bump_in_process, args=(path, n, 5)) for n in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert SqliteLedger(path).load("churn") == Snapshot(ModelState(inconclusive_streak=15), 15)
