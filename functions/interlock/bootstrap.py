@@ -11,6 +11,7 @@ Environment (all optional except where the path needs it):
   INTERLOCK_DECISIONS_TOPIC   outcome events (default interlock-decisions)
   INTERLOCK_DEAD_LETTER_TOPIC dead letters (default interlock-dead-letter)
   INTERLOCK_LEDGER            "firestore" (default) or "sqlite:/path/ledger.db"
+  INTERLOCK_BUS               "pubsub" (default) or "file:/path/events.jsonl" (local, no emulator)
   INTERLOCK_FIRESTORE_DATABASE Firestore database id (default "(default)")
   INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
   AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  Airflow 3 login; none → Google auth
@@ -57,6 +58,11 @@ def build(env: Mapping[str, str]) -> Handler:
         )
 
     def bus() -> EventBus:
+        spec = env.get("INTERLOCK_BUS", "pubsub")
+        if spec.startswith("file:"):
+            from interlock.adapters.bus_file import FileEventBus
+
+            return FileEventBus(spec.removeprefix("file:"))
         from interlock.adapters.pubsub import PubSubEventBus
 
         return PubSubEventBus(project)

@@ -323,6 +323,7 @@ OVERSIZED = {
     "5000-digit-integer": (_huge_integer_data, "message.data", "invalid JSON"),
 }
 
+
 @pytest.mark.parametrize("name", sorted(OVERSIZED))
 def test_permanent_error_names_the_field_when_the_input_is_oversized(name: str) -> None:
     build, field_name, contains = OVERSIZED[name]

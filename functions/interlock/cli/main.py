@@ -65,6 +65,29 @@ def parser() -> argparse.ArgumentParser:
     check = psub.add_parser("check", help="validate a policy file; lists every problem")
     check.add_argument("file")
 
+    p = sub.add_parser("dev", help="the local stack: up, down, land, events")
+    dsub = p.add_subparsers(dest="dev_command", required=True, metavar="SUBCOMMAND")
+    for name, text in (("up", "start everything on 127.0.0.1 (foreground; Ctrl-C stops it)"),
+                       ("down", "stop a stack started by `dev up`"),
+                       ("land", "copy a file into the local bucket and send the GCS notification"),
+                       ("events", "print outcome events and dead letters published so far")):  # fmt: skip
+        d = dsub.add_parser(name, help=text)
+        d.add_argument(
+            "--root", default=".interlock/dev", help="state and logs (default .interlock/dev)"
+        )
+    dsub.choices["up"].add_argument("--no-airflow", action="store_true", help="skip Airflow")
+    dsub.choices["up"].add_argument(
+        "--no-pubsub", action="store_true", help="post events straight to functions"
+    )
+    dsub.choices["land"].add_argument("file")
+    dsub.choices["land"].add_argument("--bucket", default="interlock-landing")
+    dsub.choices["land"].add_argument("--name", help="object name (default churn/incoming/FILE)")
+
+    p = sub.add_parser("demo", help="the whole loop on this machine, with a timeline")
+    p.add_argument(
+        "--root", default=".interlock/demo", help="state and logs (default .interlock/demo)"
+    )
+
     p = sub.add_parser("status", help="what serves and the recent decisions")
     p.add_argument("model", nargs="?")
     p.add_argument("--policy")
@@ -91,6 +114,20 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.policy import check_command
 
         return check_command(args.file)
+    if args.command == "dev":
+        from interlock.cli import dev
+
+        command = {
+            "up": dev.up_command,
+            "down": dev.down_command,
+            "land": dev.land_command,
+            "events": dev.events_command,
+        }
+        return command[args.dev_command](args)
+    if args.command == "demo":
+        from interlock.local.demo import run_demo
+
+        return run_demo(args.root)
     from interlock.cli.status import status_command
 
     return status_command(args)

@@ -41,6 +41,32 @@ def free_port(start: int, tries: int = 200, taken: set[int] | None = None) -> in
     raise RuntimeError(f"no free port in {start}..{start + tries - 1} on {HOST}")
 
 
+def session_pids(sid: int) -> list[int]:
+    """Live processes of session `sid` (children that left the process group keep the session)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state ppid pgrp session ...
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL the group and every process still in the session (Airflow task runners setpgid)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(sid, signal.SIGKILL)
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 class ServiceProcess:
     """One child service with its log file; `stop()` ends its whole process group."""
 
@@ -97,9 +123,8 @@ class ServiceProcess:
             os.killpg(pgid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=grace_s)
-        # Children (JVM threads' helpers, Airflow task runners) may outlive the leader.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+        # Children (a JVM under its launcher script, Airflow task runners) may outlive the leader.
+        kill_session(pgid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         self.proc = None

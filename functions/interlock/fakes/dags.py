@@ -1,0 +1,39 @@
+"""Fakes layer: an in-memory `DagTrigger` with Airflow's semantics, for handler tests.
+
+`tests/contract/test_dag_trigger.py` runs the same suite against it and the real Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from interlock.core.errors import PermanentError, TransientError
+from interlock.ports import DagRun
+
+
+class FakeDagTrigger:
+    """Knows `dag_ids`; `runs[(dag_id, run_id)]` is every run created, in order."""
+
+    def __init__(self, dag_ids: Iterable[str] = ()) -> None:
+        self.dag_ids = set(dag_ids)
+        self.runs: dict[tuple[str, str], DagRun] = {}
+        self.unavailable = False  # set to behave like an unreachable Airflow
+
+    def trigger(self, dag_id: str, run_id: str, conf: Mapping[str, object]) -> DagRun:
+        if self.unavailable:
+            raise TransientError("fake Airflow is unavailable")
+        if dag_id not in self.dag_ids:
+            raise PermanentError("dag_id", f"Airflow has no DAG {dag_id!r}")
+        # Airflow stores conf as JSON: what comes back is what a JSON round trip gives.
+        stored = json.loads(json.dumps(dict(conf)))
+        existing = self.runs.get((dag_id, run_id))
+        if existing is None:
+            run = DagRun(dag_id=dag_id, run_id=run_id, state="queued", conf=stored, created=True)
+            self.runs[(dag_id, run_id)] = run
+            return run
+        if existing.conf != stored:
+            raise PermanentError(
+                "run_id", f"run {run_id!r} of DAG {dag_id!r} already exists with a different conf"
+            )
+        return DagRun(dag_id, run_id, existing.state, existing.conf, created=False)

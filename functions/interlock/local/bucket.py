@@ -1,0 +1,85 @@
+"""Local stack: a Cloud Storage bucket on disk, with generations, and the notification it sends.
+
+Layout (the DAG reads the same): `{root}/{bucket}/{name}` is the live object and
+`{root}/.objects/{bucket}/{generation}/{name}` the immutable copy a DAG run is pinned to.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from interlock.core.codec import format_time
+from interlock.core.inbound import check_object_name
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    name: str
+    generation: int
+    size: int
+    md5_base64: str
+    created: datetime
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}#{self.generation}"
+
+    def resource(self) -> dict[str, Any]:
+        """The JSON API v1 object resource, as GCS puts it in a notification (strings for ints)."""
+        return {
+            "kind": "storage#object",
+            "id": f"{self.bucket}/{self.name}/{self.generation}",
+            "name": self.name,
+            "bucket": self.bucket,
+            "generation": str(self.generation),
+            "metageneration": "1",
+            "contentType": "text/csv" if self.name.endswith(".csv") else "application/octet-stream",
+            "timeCreated": format_time(self.created),
+            "updated": format_time(self.created),
+            "size": str(self.size),
+            "md5Hash": self.md5_base64,
+        }
+
+    def notification(self) -> tuple[bytes, dict[str, str]]:
+        """A GCS→Pub/Sub notification (payloadFormat JSON_API_V1): data and attributes."""
+        attributes = {
+            "eventType": "OBJECT_FINALIZE",
+            "payloadFormat": "JSON_API_V1",
+            "bucketId": self.bucket,
+            "objectId": self.name,
+            "objectGeneration": str(self.generation),
+            "eventTime": format_time(self.created),
+            "notificationConfig": f"projects/_/buckets/{self.bucket}/notificationConfigs/1",
+        }
+        return json.dumps(self.resource()).encode(), attributes
+
+
+class LocalBucket:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, bucket: str, name: str, source: Path) -> StoredObject:
+        check_object_name(name, "name")
+        generation = time.time_ns() // 1000  # GCS generations are microsecond timestamps
+        pinned = self.root / ".objects" / bucket / str(generation) / name
+        pinned.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, pinned)
+        live = self.root / bucket / name
+        live.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, live)
+        data = pinned.read_bytes()
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        return StoredObject(bucket, name, generation, len(data), md5, datetime.now(UTC))
+
+
+def encode_data(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -1,0 +1,240 @@
+"""Local stack: the demo scenario — data lands, a DAG trains v1, interlock promotes it, better data
+trains v2, it canaries to 100 %, its live metrics degrade, interlock rolls back to v1.
+
+Every step waits for its evidence (a DAG run, a recorded decision, predictions served by the
+expected version) and the run ends with a summary table; exit 0 only if every step happened.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from interlock.core.events import ModelObserved, Outcome
+from interlock.local.stack import REPO, SERVICE, LocalStack, StackInfo, land
+
+STEP_TIMEOUT_S = 150
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass
+class Row:
+    event: str
+    decision: str
+    effect: str
+    latency_s: float
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.rows: list[Row] = []
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+
+class Demo:
+    def __init__(self, stack: LocalStack, info: StackInfo, timeline: Timeline) -> None:
+        self.stack = stack
+        self.info = info
+        self.t = timeline
+        self.root = Path(info.root)
+        self.seen: set[str] = set()
+        self.minute = 0
+
+    # -- evidence --------------------------------------------------------------------------
+    def outcomes(self) -> list[Outcome]:
+        from interlock.adapters.ledger_sqlite import SqliteLedger
+
+        return SqliteLedger(self.info.ledger.removeprefix("sqlite:")).outcomes(limit=200)
+
+    def wait_outcome(self, what: str, match: Callable[[Outcome], bool], since: datetime) -> Outcome:
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for outcome in reversed(self.outcomes()):
+                if (
+                    outcome.decision_id not in self.seen
+                    and outcome.decided_at >= since
+                    and match(outcome)
+                ):
+                    self.seen.add(outcome.decision_id)
+                    return outcome
+            time.sleep(0.3)
+        raise StepFailed(f"no {what} decision within {STEP_TIMEOUT_S}s")
+
+    def wait_dag_run(self, since_runs: int) -> dict[str, Any]:
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        airflow = self.stack.airflow
+        while time.monotonic() < deadline:
+            runs = airflow.list_runs("train_on_arrival")
+            if len(runs) > since_runs:
+                run = runs[-1]
+                if run.get("state") == "success":
+                    return dict(run)
+                if run.get("state") == "failed":
+                    raise StepFailed(
+                        f"DAG run {run.get('dag_run_id')} failed: see {airflow.home}/logs"
+                    )
+            time.sleep(1)
+        raise StepFailed(f"DAG train_on_arrival did not finish within {STEP_TIMEOUT_S}s")
+
+    def predictions(self, n: int = 40) -> Counter[str]:
+        served: Counter[str] = Counter()
+        url = f"{self.info.service_url()}/predict"
+        body = json.dumps({"instances": [[0.0] * 30]}).encode()
+        for i in range(n):
+            request = urllib.request.Request(  # noqa: S310 (loopback)
+                url, data=body, method="POST",
+                headers={"Content-Type": "application/json", "X-Interlock-Route-Key": f"demo-{i}"},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                served[f"v{json.loads(response.read())['model_version']}"] += 1
+        return served
+
+    def expect_served(self, expected: dict[str, int]) -> None:
+        served = self.predictions()
+        text = ", ".join(f"{v}: {c}" for v, c in sorted(served.items()))
+        ok = set(served) == set(expected) and all(
+            abs(served[v] * 100 / 40 - p) <= 25 for v, p in expected.items()
+        )
+        self.t.say(f"  predictions (40 requests) served by {text}")
+        if not ok:
+            raise StepFailed(f"predictions should come from {expected}, came from {dict(served)}")
+
+    # -- actions ---------------------------------------------------------------------------
+    def make_data(self, name: str, *args: str) -> Path:
+        out = self.root / "data" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        script = REPO / "dags" / "interlock_dag" / "make_demo_data.py"
+        subprocess.run(
+            [sys.executable, str(script), str(out), *args], check=True, capture_output=True
+        )
+        return out
+
+    def land_and_train(self, csv: Path, label: str) -> Outcome:
+        runs = len(self.stack.airflow.list_runs("train_on_arrival"))
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        stored = land(self.info, csv, "interlock-landing", f"churn/incoming/{csv.name}")
+        self.t.say(f"data landed: {stored.uri}")
+        triggered = self.wait_outcome("pipeline triggered", lambda o: o.kind == "triggered", since)
+        self.row("GCS object finalized", triggered, since)
+        run = self.wait_dag_run(runs)
+        self.t.say(f"  DAG train_on_arrival run {run['dag_run_id']} succeeded")
+        evaluated = self.wait_outcome(
+            "evaluation", lambda o: o.event_type.endswith("model.evaluated.v1"), since
+        )
+        self.row(f"model.evaluated ({label})", evaluated, since)
+        return evaluated
+
+    def observe(self, version: str, healthy: bool, count: int) -> None:
+        """Publish live windows for the revision serving `version`, as monitoring would."""
+        from interlock.cli.publish import send, validated
+        from interlock.core import codec
+        from interlock.core.events import TYPE_OF
+
+        for _ in range(count):
+            self.minute += 1
+            end = datetime.now(UTC) - timedelta(seconds=30) + timedelta(milliseconds=self.minute)
+            metrics = (
+                {"error_rate": 0.01, "accuracy": 0.95}
+                if healthy
+                else {"error_rate": 0.2, "accuracy": 0.6}
+            )
+            obs = ModelObserved(
+                model="churn", revision=f"{SERVICE}-v{version}", version=version,
+                window_start=end - timedelta(minutes=1), window_end=end, sample_count=120, metrics=metrics,
+            )  # fmt: skip
+            ce_type = TYPE_OF[ModelObserved]
+            value = validated(ce_type, codec.encode(obs))
+            to = None if self.info.pubsub else self.info.functions["on_model_observed"]
+            send(ce_type, value, to=to, project_arg=self.info.project, topic=None)
+
+    def row(self, event: str, outcome: Outcome, since: datetime) -> None:
+        latency = (outcome.decided_at - since).total_seconds()
+        effect = outcome.effects[-1] if outcome.effects else "-"
+        self.t.rows.append(Row(event, outcome.kind, effect, latency))
+        self.t.say(f"  → {outcome.kind}: {outcome.reasons[-1] if outcome.reasons else ''}")
+
+    def step_observe(
+        self, version: str, healthy: bool, count: int, kind: str, label: str
+    ) -> Outcome:
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        state = "healthy" if healthy else "degraded"
+        self.t.say(f"live metrics: {count} {state} window(s) for v{version}")
+        self.observe(version, healthy, count)
+        outcome = self.wait_outcome(kind, lambda o: o.kind == kind, since)
+        self.row(label, outcome, since)
+        return outcome
+
+    # -- the scenario ----------------------------------------------------------------------
+    def run(self) -> None:
+        day1 = self.make_data("day1.csv", "--rows", "60", "--noise", "0.3", "--seed", "1")
+        day2 = self.make_data("day2.csv", "--rows", "350", "--seed", "2")
+        v1 = self.land_and_train(day1, "v1")
+        if v1.kind != "promoted":
+            raise StepFailed(f"v1 should be promoted, was {v1.kind}: {v1.reasons}")
+        self.expect_served({"v1": 100})
+        v2 = self.land_and_train(day2, "v2")
+        if v2.kind != "promoted":
+            raise StepFailed(f"v2 should start its canary, was {v2.kind}: {v2.reasons}")
+        self.expect_served({"v1": 90, "v2": 10})
+        self.step_observe("2", True, 2, "advanced", "model.observed v2 x2 healthy")
+        self.expect_served({"v1": 50, "v2": 50})
+        self.step_observe("2", True, 2, "promoted", "model.observed v2 x2 healthy")
+        self.expect_served({"v2": 100})
+        self.step_observe("2", False, 2, "rolled_back", "model.observed v2 x2 degraded")
+        self.expect_served({"v1": 100})
+
+
+def summary(rows: list[Row]) -> str:
+    widths = (32, 12, 58)
+    lines = [f"{'event':<{widths[0]}} {'decision':<{widths[1]}} {'effect':<{widths[2]}} latency"]
+    lines.append("-" * (sum(widths) + 12))
+    for r in rows:
+        effect = r.effect if len(r.effect) <= widths[2] else r.effect[: widths[2] - 1] + "…"
+        lines.append(
+            f"{r.event:<{widths[0]}} {r.decision:<{widths[1]}} {effect:<{widths[2]}} {r.latency_s:6.1f}s"
+        )
+    return "\n".join(lines)
+
+
+def run_demo(root: str) -> int:
+    base = Path(root).resolve()
+    shutil.rmtree(base, ignore_errors=True)  # each demo starts from nothing
+    timeline = Timeline()
+    timeline.say(f"interlock demo: everything under {base} (logs in {base}/logs)")
+    stack = LocalStack(base, progress=lambda line: timeline.say(line))
+    try:
+        info = stack.start()
+        Demo(stack, info, timeline).run()
+    except StepFailed as err:
+        timeline.say(f"FAILED: {err}")
+        print(summary(timeline.rows))
+        print(f"logs: {base}/logs, Airflow task logs: {base}/airflow/logs")
+        return 1
+    except KeyboardInterrupt:
+        timeline.say("interrupted")
+        return 130
+    finally:
+        stack.stop()
+    print()
+    print(summary(timeline.rows))
+    timeline.say(
+        f"demo complete: every step happened (run id {uuid.uuid4().hex[:6]}); no process left running"
+    )
+    return 0

@@ -1,0 +1,349 @@
+"""Local stack: the whole loop on 127.0.0.1 — Pub/Sub emulator, the four functions under
+functions-framework, Airflow 3 with `dags/`, and the Vertex AI / Cloud Run stand-in.
+
+Without Java or the emulator, events are posted straight to the functions as CloudEvents and
+outcomes go to a JSON Lines file; everything else is the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interlock import topics
+from interlock.core.codec import format_time
+from interlock.local.bucket import LocalBucket, StoredObject
+from interlock.local.processes import HOST, ServiceProcess, free_port, http_ok, wait_until
+
+REPO = Path(__file__).resolve().parents[3]
+PROJECT = "demo-project"
+REGION = "us-central1"
+SERVICE = "churn"
+FUNCTIONS = ("on_data_landed", "on_model_evaluated", "on_model_observed", "on_request")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class StackInfo:
+    """What `dev up` wrote to `{root}/stack.json`: enough for `dev land`, `dev down`, the demo."""
+
+    root: str
+    project: str
+    pubsub: str | None  # host:port of the emulator, or None when events go straight to functions
+    functions: dict[str, str] = field(default_factory=dict)  # name → URL
+    standin: str = ""
+    airflow: str = ""
+    airflow_user: str = ""
+    airflow_password: str = ""  # the local instance's fixed development login, not a secret
+    ledger: str = ""
+    bus: str = ""
+    pgids: list[int] = field(default_factory=list)
+    owner_pid: int = 0
+
+    def service_url(self, service: str = SERVICE) -> str:
+        return f"{self.standin}/run/{service}"
+
+    @classmethod
+    def load(cls, root: Path) -> StackInfo:
+        path = root / "stack.json"
+        try:
+            return cls(**json.loads(path.read_text()))
+        except OSError:
+            raise RuntimeError(
+                f"no local stack under {root}: run `interlock dev up` first"
+            ) from None
+
+    def save(self) -> None:
+        Path(self.root, "stack.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+class LocalStack:
+    def __init__(
+        self,
+        root: Path,
+        policy: Path = REPO / "interlock.yaml",
+        dags: Path = REPO / "dags",
+        airflow: bool = True,
+        pubsub: bool | None = None,
+        progress: Progress = print,
+    ) -> None:
+        self.root = root.resolve()
+        self.policy = policy.resolve()
+        self.dags = dags.resolve()
+        self.with_airflow = airflow
+        self.want_pubsub = pubsub
+        self.progress = progress
+        self.processes: list[ServiceProcess] = []
+        self.airflow: Any = None
+        self.emulator: Any = None
+        self._saved_host: str | None = None
+        self.info = StackInfo(
+            root=str(self.root), project=PROJECT, pubsub=None, owner_pid=os.getpid()
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> StackInfo:
+        """Start everything or nothing: on any failure what started is stopped again."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_standin()
+            self._start_pubsub()
+            self._start_functions()
+            if self.with_airflow:
+                self._start_airflow()
+            if self.info.pubsub:
+                self._subscribe()
+        except BaseException:
+            self.stop()
+            raise
+        self.info.save()
+        return self.info
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop(grace_s=5)
+        self.processes.clear()
+        if self.airflow is not None:
+            self.airflow.stop()
+            self.airflow = None
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+            if self._saved_host is None:
+                os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+            else:
+                os.environ["PUBSUB_EMULATOR_HOST"] = self._saved_host
+        with contextlib.suppress(OSError):
+            (self.root / "stack.json").unlink()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- components -------------------------------------------------------------------------
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        proc = ServiceProcess(name, argv, self.root / "logs" / f"{name}.log", env).start()
+        self.processes.append(proc)
+        assert proc.pid is not None
+        self.info.pgids.append(proc.pid)
+        return proc
+
+    def _start_standin(self) -> None:
+        t0 = time.monotonic()
+        port = free_port(47590)
+        argv = [sys.executable, "-m", "interlock.local.standin", "--port", str(port),
+                "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
+        proc = self._spawn("standin", argv)
+        url = f"http://{HOST}:{port}"
+        wait_until(lambda: http_ok(f"{url}/_health"), 20, "Vertex AI / Cloud Run stand-in", proc)
+        self.info.standin = url
+        self._ensure_service(url)
+        self.progress(f"stand-in   Vertex AI + Cloud Run on {url}  ({time.monotonic() - t0:.1f}s)")
+
+    def _ensure_service(self, url: str) -> None:
+        """The Cloud Run service exists before any promotion, as it would in a real project."""
+        name = f"projects/{PROJECT}/locations/{REGION}/services/{SERVICE}"
+        if http_ok(f"{url}/v2/{name}"):
+            return
+        body = {
+            "template": {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/hello"}]}
+        }
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{url}/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={SERVICE}",
+            data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            operation = json.loads(response.read())
+        wait_until(
+            lambda: _json(f"{url}/v2/{operation['name']}").get("done", False),
+            20,
+            "service creation",
+        )
+
+    def _start_pubsub(self) -> None:
+        from interlock.local.emulators import PubSubEmulator, pubsub_unavailable
+
+        why = pubsub_unavailable()
+        if self.want_pubsub is False or why:
+            reason = why or "disabled"
+            self.info.bus = f"file:{self.root / 'events.jsonl'}"
+            self.progress(f"pubsub     NOT RUNNING ({reason}): events go straight to the functions")
+            return
+        t0 = time.monotonic()
+        emulator = PubSubEmulator(free_port(47585), self.root / "logs")
+        self.emulator = emulator.start()
+        self.info.pubsub = emulator.host_port
+        # This process administers and publishes to the emulator too (restored by stop()).
+        self._saved_host = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host_port
+        if emulator.process is not None and emulator.process.pid is not None:
+            self.info.pgids.append(emulator.process.pid)
+        self.info.bus = "pubsub"
+        self.progress(f"pubsub     emulator on {self.info.pubsub}  ({time.monotonic() - t0:.1f}s)")
+
+    def function_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERLOCK_", "AIRFLOW"))}
+        env.update({
+            "INTERLOCK_POLICY": str(self.policy),
+            "INTERLOCK_PROJECT": PROJECT,
+            "INTERLOCK_REGION": REGION,
+            "INTERLOCK_LEDGER": f"sqlite:{self.root / 'ledger.db'}",
+            "INTERLOCK_BUS": self.info.bus,
+            "INTERLOCK_VERTEX_ENDPOINT": self.info.standin,
+            "INTERLOCK_RUN_ENDPOINT": self.info.standin,
+            "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
+        self.info.ledger = env["INTERLOCK_LEDGER"]
+        if self.info.pubsub:
+            env["PUBSUB_EMULATOR_HOST"] = self.info.pubsub
+        else:
+            env.pop("PUBSUB_EMULATOR_HOST", None)
+        return env
+
+    def _start_functions(self) -> None:
+        t0 = time.monotonic()
+        env = self.function_env()
+        # Airflow starts after the functions; its URL and login are fixed by then.
+        self._airflow_port = free_port(47580) if self.with_airflow else 0
+        if self.with_airflow:
+            from interlock.local.airflow import PASSWORD, USERNAME
+
+            self.info.airflow_user, self.info.airflow_password = USERNAME, PASSWORD
+            env.update({
+                "INTERLOCK_AIRFLOW_URL": f"http://{HOST}:{self._airflow_port}",
+                "AIRFLOW_USERNAME": self.info.airflow_user,
+                "AIRFLOW_PASSWORD": self.info.airflow_password,
+            })  # fmt: skip
+        binary = str(Path(sys.executable).with_name("functions-framework"))
+        taken = {self._airflow_port}
+        procs = []
+        for i, name in enumerate(FUNCTIONS):
+            port = free_port(47600 + i * 10, taken=taken)
+            argv = [binary, "--target", name, "--source", str(REPO / "functions" / "main.py"),
+                    "--signature-type", "cloudevent", "--host", HOST, "--port", str(port)]  # fmt: skip
+            procs.append((name, port, self._spawn(f"fn-{name}", argv, env)))
+        for name, port, proc in procs:
+            url = f"http://{HOST}:{port}"
+            wait_until(functools.partial(_answers, url), 30, f"function {name}", proc)
+            self.info.functions[name] = url
+        listing = ", ".join(
+            f"{n.removeprefix('on_')}:{u.rsplit(':', 1)[1]}" for n, u in self.info.functions.items()
+        )
+        self.progress(f"functions  {listing}  ({time.monotonic() - t0:.1f}s)")
+
+    def _start_airflow(self) -> None:
+        from interlock.local.airflow import LocalAirflow
+
+        t0 = time.monotonic()
+        variables = {
+            "AIRFLOW_VAR_INTERLOCK_TARGET": "local",
+            "AIRFLOW_VAR_INTERLOCK_LOCAL_BUCKETS": str(self.root / "buckets"),
+            "AIRFLOW_VAR_INTERLOCK_ARTIFACTS": str(self.root / "artifacts"),
+            "AIRFLOW_VAR_INTERLOCK_VERTEX_ENDPOINT": self.info.standin,
+            "AIRFLOW_VAR_INTERLOCK_PROJECT": PROJECT,
+            "AIRFLOW_VAR_INTERLOCK_REGION": REGION,
+        }
+        if self.info.pubsub:
+            variables["AIRFLOW_VAR_INTERLOCK_PUBSUB_EMULATOR"] = self.info.pubsub
+        else:
+            variables["AIRFLOW_VAR_INTERLOCK_FUNCTION_URL"] = self.info.functions[
+                "on_model_evaluated"
+            ]
+        self.airflow = LocalAirflow(
+            self.root / "airflow", self.dags, self._airflow_port, extra_env=variables
+        )
+        self.airflow.start()
+        self.info.pgids.extend(s.pid for s in self.airflow.services if s.pid)
+        self.airflow.wait_ready(self.dag_ids(), timeout_s=180)
+        self.info.airflow = self.airflow.base_url
+        self.progress(
+            f"airflow    {self.airflow.base_url} (admin/admin), DAGs from {self.dags}  ({time.monotonic() - t0:.1f}s)"
+        )
+
+    def dag_ids(self) -> list[str]:
+        from interlock.policy_file import read_policy
+
+        return sorted({p.dag_id for p in read_policy(self.policy).pipelines})
+
+    def _subscribe(self) -> None:
+        from interlock.adapters.pubsub_admin import DeliveryPolicy, PubSubAdmin, push_endpoint
+
+        admin = PubSubAdmin(PROJECT)
+        try:
+            for topic in topics.ALL:
+                admin.ensure_topic(topic)
+            for topic, function in topics.SUBSCRIBERS.items():
+                policy = DeliveryPolicy(
+                    ack_deadline_s=60, min_backoff_s=1, max_backoff_s=10,
+                    dead_letter_topic=topics.DEAD_LETTER, max_delivery_attempts=5,
+                )  # fmt: skip
+                endpoint = push_endpoint(self.info.functions[function], PROJECT, topic)
+                admin.ensure_subscription(f"{topic}-push", topic, policy, push_to=endpoint)
+            for topic in (topics.DECISIONS, topics.DEAD_LETTER):
+                admin.ensure_subscription(f"{topic}-tail", topic)
+        finally:
+            admin.close()
+        self.progress(
+            f"topics     {', '.join(topics.ALL)} (push → functions, retry 1-10 s, dead letter after 5)"
+        )
+
+
+def _json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+        result: dict[str, Any] = json.loads(response.read())
+        return result
+
+
+def _answers(url: str) -> bool:
+    """functions-framework is up when it answers at all (a GET on a CloudEvent function is 4xx)."""
+    try:
+        urllib.request.urlopen(url, timeout=1)  # noqa: S310 (loopback)
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
+def land(info: StackInfo, source: Path, bucket: str, name: str) -> StoredObject:
+    """Copy a file into the local bucket and send the notification GCS would send."""
+    stored = LocalBucket(Path(info.root) / "buckets").put(bucket, name, source)
+    data, attributes = stored.notification()
+    if info.pubsub:
+        from interlock.adapters.pubsub import PubSubEventBus
+        from interlock.ports import Message
+
+        os.environ["PUBSUB_EMULATOR_HOST"] = info.pubsub
+        PubSubEventBus(info.project).publish(
+            f"projects/{info.project}/topics/{topics.DATA}", Message(data, attributes)
+        )
+    else:
+        # Eventarc's direct Cloud Storage shape, posted to the function.
+        event = {
+            "specversion": "1.0", "type": "google.cloud.storage.object.v1.finalized",
+            "source": f"//storage.googleapis.com/projects/_/buckets/{bucket}", "id": uuid.uuid4().hex,
+            "time": format_time(stored.created), "subject": f"objects/{name}", "data": stored.resource(),
+        }  # fmt: skip
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            info.functions["on_data_landed"], data=json.dumps(event).encode(), method="POST",
+            headers={"Content-Type": "application/cloudevents+json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60):  # noqa: S310
+            pass
+    return stored
