@@ -7,7 +7,7 @@ raising (a transient failure) makes Pub/Sub redeliver it with backoff.
 import functions_framework
 
 from interlock import bootstrap
-from interlock.entry import serve
+from interlock.entry import serve, serve_dead_letter
 
 
 @functions_framework.cloud_event
@@ -28,3 +28,8 @@ def on_model_observed(cloud_event):
 @functions_framework.cloud_event
 def on_request(cloud_event):
     serve("on_request", cloud_event, bootstrap.handler)
+
+
+@functions_framework.cloud_event
+def on_dead_letter(cloud_event):
+    serve_dead_letter(cloud_event, bootstrap.handler)

@@ -16,6 +16,7 @@ Environment (all optional except where the path needs it):
   INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
   AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  Airflow 3 login; none → Google auth
   INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
+  INTERLOCK_LEASE_TTL_S       per-model lease (default 300 s: longer than the slowest decision)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from interlock import topics
 from interlock.core.errors import PermanentError
-from interlock.handlers import Handler, Ports, Topics
+from interlock.handlers import LEASE_TTL_S, Handler, Ports, Topics
 from interlock.policy_file import read_policy
 from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, TrafficRouter
 
@@ -93,7 +94,10 @@ def build(env: Mapping[str, str]) -> Handler:
     )
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
     ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
-    return Handler(policy, ports, names, _now, source=f"//interlock/{project}")
+    lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
+    return Handler(
+        policy, ports, names, _now, source=f"//interlock/{project}", lease_ttl_s=lease_ttl_s
+    )
 
 
 def _topic(project: str, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from interlock.core.decision import idempotency_key
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import (
     DataLanded,
@@ -58,3 +59,33 @@ def _check_accepted(function: str, event: Inbound) -> None:
         raise PermanentError(
             "type", f"{function} takes {names}, not {type(event.payload).__name__} ({event.type})"
         )
+
+
+def serve_dead_letter(cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome | None:
+    """Whatever reaches the dead-letter topic gets a final ledger state, so nothing is lost.
+
+    Our own dead letters (attribute `interlock-reason`) were recorded when they were sent.
+    Messages Pub/Sub moved there after its last delivery attempt were never decided: they are
+    recorded now as dead-lettered, with the attempt count, ready to replay.
+    """
+    attributes = dict(cloud_event.get_attributes())
+    data = cloud_event.data
+    message = data.get("message") if isinstance(data, dict) else None
+    inner = message.get("attributes") if isinstance(message, dict) else None
+    inner = inner if isinstance(inner, dict) else {}
+    if "interlock-reason" in inner:
+        return None
+    handler = get_handler()
+    attempts = inner.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
+    source = inner.get("CloudPubSubDeadLetterSourceSubscription", "a subscription")
+    reason = f"gave up after {attempts} delivery attempts from {source}; replay it from the dead-letter topic"
+    try:
+        event = parse_cloudevent(attributes, data)
+        key, event_id, event_type = idempotency_key(event), event.id, event.type
+    except PermanentError as invalid:
+        event = None
+        event_id = str(attributes.get("id", "unknown"))[:256]
+        key, event_type = f"invalid:{attributes.get('source', '')}:{event_id}", "unknown"
+        reason = f"{reason} ({invalid})"
+    exhausted = PermanentError("delivery", reason)
+    return handler.dead_letter(event_id, event_type, key, exhausted, None, event, republish=False)

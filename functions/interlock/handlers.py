@@ -42,7 +42,8 @@ from interlock.ports import (
     TrafficRouter,
 )
 
-LEASE_TTL_S = 120.0
+# Longer than the slowest decision (a Cloud Run revision rollout), shorter than Pub/Sub's patience.
+LEASE_TTL_S = 300.0
 _EMPTY_STATE = ModelState()
 
 
@@ -114,12 +115,14 @@ class Handler:
         topics: Topics,
         clock: Callable[[], datetime],
         source: str = "//interlock/functions",
+        lease_ttl_s: float = LEASE_TTL_S,
     ) -> None:
         self.policy = policy
         self.ports = ports
         self.topics = topics
         self.clock = clock
         self.source = source
+        self.lease_ttl_s = lease_ttl_s
 
     # -- the one public path -------------------------------------------------------------
     def handle(self, event: Inbound, original: Message | None = None) -> Outcome:
@@ -153,8 +156,13 @@ class Handler:
         original: Message | None,
         event: Inbound | None = None,
         applied: tuple[str, ...] = (),
+        republish: bool = True,
     ) -> Outcome:
-        """Record the failure once, keep the original for replay on the dead-letter topic."""
+        """Record the failure once, keep the original for replay on the dead-letter topic.
+
+        `republish=False` when the message is already on the dead-letter topic (Pub/Sub moved it
+        there after its last delivery attempt): record it, never send it round again.
+        """
         request_id, requested_by = _request_fields(event) if event else (None, None)
         outcome = Outcome(
             decision_id=decision_id(key),
@@ -169,7 +177,10 @@ class Handler:
             requested_by=requested_by,
         )
         stored = self.ports.ledger.record(key, outcome)
-        if stored.decision_id == outcome.decision_id and stored.decided_at == outcome.decided_at:
+        first = (
+            stored.decision_id == outcome.decision_id and stored.decided_at == outcome.decided_at
+        )
+        if first and republish:
             body = original or Message(data=b"", attributes={})
             attributes = {
                 **body.attributes,
@@ -202,7 +213,7 @@ class Handler:
         self.policy.model(model)  # unknown model: permanent, before taking any lease
         ledger = self.ports.ledger
         holder = uuid.uuid4().hex
-        if not ledger.acquire(model, holder, LEASE_TTL_S, self.clock()):
+        if not ledger.acquire(model, holder, self.lease_ttl_s, self.clock()):
             raise TransientError(f"model {model} is busy with another decision; retrying")
         try:
             snapshot = ledger.load(model)

@@ -17,6 +17,7 @@ SUBSCRIBERS = {
     EVALUATIONS: "on_model_evaluated",
     OBSERVATIONS: "on_model_observed",
     REQUESTS: "on_request",
+    DEAD_LETTER: "on_dead_letter",  # records what Pub/Sub gave up on; never dead-lettered itself
 }
 ALL = (DATA, EVALUATIONS, OBSERVATIONS, REQUESTS, DECISIONS, DEAD_LETTER)
 

@@ -206,3 +206,42 @@ def test_manual_promote_goes_through_on_request(world):
     assert response.status_code == 200
     assert world.traffic() == {"churn-v1": 90, "churn-v3": 10}
     assert world.ledger.outcomes()[0].requested_by == "ana"
+
+
+def dead_letter_push(c, payload, extra_attributes):
+    message = pubsub_message(payload)
+    message["attributes"].update(extra_attributes)
+    return c.post(
+        "/projects/p/topics/interlock-dead-letter", json={"message": message, "subscription": "s"}
+    )
+
+
+def test_message_pubsub_gave_up_on_is_recorded_once_as_dead_lettered(world):
+    c = client("on_dead_letter")
+    attrs = {
+        "CloudPubSubDeadLetterSourceDeliveryCount": "5",
+        "CloudPubSubDeadLetterSourceSubscription": "evaluations-push",
+    }
+    assert dead_letter_push(c, evaluation("1"), attrs).status_code == 200
+    assert dead_letter_push(c, evaluation("1"), attrs).status_code == 200
+    (outcome,) = world.ledger.outcomes()
+    assert outcome.kind == "dead_lettered"
+    assert "gave up after 5 delivery attempts from evaluations-push" in outcome.reasons[0]
+    assert world.ledger.get("evaluated:churn:1:run-1") == outcome
+    assert "dead-letter" not in world.bus.topics  # never sent round again
+
+
+def test_own_dead_letter_is_not_recorded_twice_when_it_reaches_on_dead_letter(world):
+    bad = evaluation("1").__class__(**{**evaluation("1").__dict__, "model": "unknown-model"})
+    structured(client("on_model_evaluated"), bad)
+    (sent,) = world.bus.topics["dead-letter"]
+    message = {
+        "data": base64.b64encode(sent.data).decode(),
+        "attributes": dict(sent.attributes),
+        "messageId": "dl1",
+    }
+    response = client("on_dead_letter").post(
+        "/projects/p/topics/interlock-dead-letter", json={"message": message, "subscription": "s"}
+    )
+    assert response.status_code == 200
+    assert len(world.ledger.outcomes()) == 1 and len(world.bus.topics["dead-letter"]) == 1

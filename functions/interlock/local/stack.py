@@ -30,7 +30,13 @@ REPO = Path(__file__).resolve().parents[3]
 PROJECT = "demo-project"
 REGION = "us-central1"
 SERVICE = "churn"
-FUNCTIONS = ("on_data_landed", "on_model_evaluated", "on_model_observed", "on_request")
+FUNCTIONS = (
+    "on_data_landed",
+    "on_model_evaluated",
+    "on_model_observed",
+    "on_request",
+    "on_dead_letter",
+)
 Progress = Callable[[str], None]
 
 
@@ -207,6 +213,7 @@ class LocalStack:
             "INTERLOCK_BUS": self.info.bus,
             "INTERLOCK_VERTEX_ENDPOINT": self.info.standin,
             "INTERLOCK_RUN_ENDPOINT": self.info.standin,
+            "INTERLOCK_LEASE_TTL_S": os.environ.get("INTERLOCK_LEASE_TTL_S", "30"),
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
         self.info.ledger = env["INTERLOCK_LEDGER"]
@@ -289,9 +296,11 @@ class LocalStack:
             for topic in topics.ALL:
                 admin.ensure_topic(topic)
             for topic, function in topics.SUBSCRIBERS.items():
+                # The dead-letter topic's own subscription must not dead-letter into itself.
+                final = None if topic == topics.DEAD_LETTER else topics.DEAD_LETTER
                 policy = DeliveryPolicy(
                     ack_deadline_s=60, min_backoff_s=1, max_backoff_s=10,
-                    dead_letter_topic=topics.DEAD_LETTER, max_delivery_attempts=5,
+                    dead_letter_topic=final, max_delivery_attempts=5,
                 )  # fmt: skip
                 endpoint = push_endpoint(self.info.functions[function], PROJECT, topic)
                 admin.ensure_subscription(f"{topic}-push", topic, policy, push_to=endpoint)
