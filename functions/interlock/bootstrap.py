@@ -16,7 +16,7 @@ Environment (all optional except where the path needs it):
   INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
   AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  Airflow 3 login; none → Google auth
   INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
-  INTERLOCK_LEASE_TTL_S       per-model lease (default 300 s: longer than the slowest decision)
+  INTERLOCK_LEASE_TTL_S       per-model lease (default 540 s: a function's longest run)
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ from interlock.ports import (
     TrafficRouter,
 )
 
-# Longer than the slowest decision (a Cloud Run revision rollout), shorter than Pub/Sub's patience.
-LEASE_TTL_S = 300.0
+# As long as a function may run (540 s for event-driven gen2): a slow decision never outlives
+# its lock on the model; a crashed one frees it at the latest when its time would have run out.
+LEASE_TTL_S = 540.0
 _EMPTY_STATE = ModelState()
 
 

@@ -28,7 +28,7 @@ class CloudRunTrafficRouter:
         endpoint: str | None = None,
         credentials: Any = None,
         timeout_s: float = 30.0,
-        operation_timeout_s: float = 600.0,
+        operation_timeout_s: float = 480.0,  # inside a function's 540 s limit
         poll_initial_s: float = 0.2,
         poll_max_s: float = 5.0,
     ) -> None:

@@ -17,7 +17,8 @@ def _ledger(spec: str, project_arg: str | None) -> Any:
     if spec == "firestore":
         from interlock.adapters.ledger_firestore import FirestoreLedger
 
-        return FirestoreLedger(project(project_arg))
+        database = os.environ.get("INTERLOCK_FIRESTORE_DATABASE", "(default)")
+        return FirestoreLedger(project(project_arg), database)
     fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
 
 

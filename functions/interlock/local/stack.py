@@ -24,7 +24,14 @@ from typing import Any
 from interlock import topics
 from interlock.core.codec import format_time
 from interlock.local.bucket import LocalBucket, StoredObject
-from interlock.local.processes import HOST, ServiceProcess, free_port, http_ok, wait_until
+from interlock.local.processes import (
+    HOST,
+    ServiceProcess,
+    free_port,
+    http_ok,
+    kill_session,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 PROJECT = "demo-project"
@@ -83,6 +90,7 @@ class LocalStack:
         airflow: bool = True,
         pubsub: bool | None = None,
         progress: Progress = print,
+        function_overrides: dict[str, str] | None = None,
     ) -> None:
         self.root = root.resolve()
         self.policy = policy.resolve()
@@ -91,6 +99,8 @@ class LocalStack:
         self.want_pubsub = pubsub
         self.progress = progress
         self.processes: list[ServiceProcess] = []
+        self.function_overrides = dict(function_overrides or {})
+        self._function_procs: dict[str, ServiceProcess] = {}
         self.airflow: Any = None
         self.emulator: Any = None
         self._saved_host: str | None = None
@@ -244,7 +254,10 @@ class LocalStack:
             port = free_port(47600 + i * 10, taken=taken)
             argv = [binary, "--target", name, "--source", str(REPO / "functions" / "main.py"),
                     "--signature-type", "cloudevent", "--host", HOST, "--port", str(port)]  # fmt: skip
-            procs.append((name, port, self._spawn(f"fn-{name}", argv, env)))
+            env_of = {**env, **self.function_overrides}
+            proc = self._spawn(f"fn-{name}", argv, env_of)
+            self._function_procs[name] = proc
+            procs.append((name, port, proc))
         for name, port, proc in procs:
             url = f"http://{HOST}:{port}"
             wait_until(functools.partial(_answers, url), 30, f"function {name}", proc)
@@ -253,6 +266,25 @@ class LocalStack:
             f"{n.removeprefix('on_')}:{u.rsplit(':', 1)[1]}" for n, u in self.info.functions.items()
         )
         self.progress(f"functions  {listing}  ({time.monotonic() - t0:.1f}s)")
+
+    def kill_function(self, name: str) -> None:
+        """SIGKILL one function mid-flight, as a crashed instance would die."""
+        proc = self._function_procs[name]
+        if proc.pid is not None:
+            kill_session(proc.pid)
+        if proc.proc is not None:
+            proc.proc.wait(timeout=10)
+        proc.proc = None
+
+    def restart_function(self, name: str) -> None:
+        """A fresh instance on the same port (Pub/Sub redelivers to the same push endpoint)."""
+        proc = self._function_procs[name]
+        self.kill_function(name)
+        proc.start()
+        assert proc.pid is not None
+        self.info.pgids.append(proc.pid)
+        url = self.info.functions[name]
+        wait_until(functools.partial(_answers, url), 30, f"function {name}", proc)
 
     def _start_airflow(self) -> None:
         from interlock.local.airflow import LocalAirflow

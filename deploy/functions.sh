@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The four Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
+# through an Eventarc trigger; then the retry and dead-letter policy of each trigger's
+# subscription. Idempotent: a deploy of unchanged source converges to the same function, and
+# --set-env-vars / --set-secrets replace (not merge), so removed settings really go away.
+source "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/.."
+
+: "${POLICY_FILE:=interlock.yaml}"
+: "${AIRFLOW_URL:=}"
+: "${AIRFLOW_USERNAME:=}"
+: "${AIRFLOW_PASSWORD_SECRET:=interlock-airflow-password}"
+: "${COMPOSER_ENV:=}"
+
+# bootstrap.DEFAULT_POLICY is interlock.yaml beside main.py, i.e. in the uploaded source.
+cp "${POLICY_FILE}" functions/interlock.yaml
+
+if [[ -z "${AIRFLOW_URL}" ]]; then
+  : "${COMPOSER_ENV:?set AIRFLOW_URL or COMPOSER_ENV (whose Airflow web server URL is used)}"
+  AIRFLOW_URL="$(gcloud composer environments describe "${COMPOSER_ENV}" --location="${REGION}" \
+    --format='value(config.airflowUri)')"
+fi
+
+env_common="INTERLOCK_PROJECT=${PROJECT_ID},INTERLOCK_REGION=${REGION},INTERLOCK_LEDGER=firestore"
+env_common="${env_common},INTERLOCK_FIRESTORE_DATABASE=${FIRESTORE_DATABASE}"
+env_common="${env_common},INTERLOCK_DECISIONS_TOPIC=${TOPIC_DECISIONS},INTERLOCK_DEAD_LETTER_TOPIC=${TOPIC_DEAD_LETTER}"
+
+if [[ -n "${AIRFLOW_USERNAME}" ]]; then
+  # Self-managed Airflow 3 with password login. The password stays in Secret Manager and is
+  # mounted as a file, which the adapter re-reads at each token exchange: a rotated secret is
+  # picked up without a redeploy (an env var secret is fixed when the instance starts).
+  if ! gcloud secrets describe "${AIRFLOW_PASSWORD_SECRET}" >/dev/null 2>&1; then
+    log "secret ${AIRFLOW_PASSWORD_SECRET} is missing; create it (docs/operations.md), then rerun"
+    exit 1
+  fi
+  env_airflow="INTERLOCK_AIRFLOW_URL=${AIRFLOW_URL},AIRFLOW_USERNAME=${AIRFLOW_USERNAME},AIRFLOW_PASSWORD_FILE=${AIRFLOW_PASSWORD_FILE}"
+  airflow_secrets="--set-secrets=${AIRFLOW_PASSWORD_FILE}=${AIRFLOW_PASSWORD_SECRET}:latest"
+else
+  # Cloud Composer: no password at all, the function's own Google identity signs in.
+  env_airflow="INTERLOCK_AIRFLOW_URL=${AIRFLOW_URL}"
+  airflow_secrets="--clear-secrets"
+fi
+build_sa="projects/${PROJECT_ID}/serviceAccounts/${SA_BUILDER}"
+
+# Event-driven gen2 functions time out at 540 s at most. The Cloud Run paths wait for a revision
+# to become ready, so they get the maximum; a landing only calls Airflow (30 s read timeout).
+deploy_data_landed() {
+  gcloud functions deploy "${FN_DATA_LANDED}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_data_landed \
+    --trigger-topic="${TOPIC_DATA}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_DATA_LANDED}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=120s --memory=512Mi --cpu=1 \
+    --min-instances=0 --max-instances=20 \
+    --set-env-vars="${env_common},${env_airflow}" "${airflow_secrets}"
+}
+
+deploy_model_evaluated() {
+  gcloud functions deploy "${FN_MODEL_EVALUATED}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_model_evaluated \
+    --trigger-topic="${TOPIC_EVALUATIONS}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_MODEL_EVALUATED}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=540s --memory=512Mi --cpu=1 \
+    --min-instances=0 --max-instances=5 \
+    --set-env-vars="${env_common}"
+}
+
+# The rollback path: one warm instance, so a breach is acted on without a cold start.
+deploy_model_observed() {
+  gcloud functions deploy "${FN_MODEL_OBSERVED}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_model_observed \
+    --trigger-topic="${TOPIC_OBSERVATIONS}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_MODEL_OBSERVED}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=540s --memory=512Mi --cpu=1 \
+    --min-instances=1 --max-instances=5 \
+    --set-env-vars="${env_common}"
+}
+
+deploy_request() {
+  gcloud functions deploy "${FN_REQUEST}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_request \
+    --trigger-topic="${TOPIC_REQUESTS}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_REQUEST}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=540s --memory=512Mi --cpu=1 \
+    --min-instances=0 --max-instances=5 \
+    --set-env-vars="${env_common},${env_airflow}" "${airflow_secrets}"
+}
+
+# Four builds in parallel: each takes minutes, and they share nothing.
+pids=()
+deploy_data_landed & pids+=("$!")
+deploy_model_evaluated & pids+=("$!")
+deploy_model_observed & pids+=("$!")
+deploy_request & pids+=("$!")
+failed=0
+for pid in "${pids[@]}"; do
+  wait "${pid}" || failed=1
+done
+if [[ "${failed}" -ne 0 ]]; then
+  log "at least one function failed to deploy (see above)"
+  exit 1
+fi
+
+# Eventarc owns each function's subscription but lets us set its policies. Exponential backoff
+# (10 s … 600 s) keeps a transient outage from being hammered; after MAX_DELIVERY_ATTEMPTS the
+# message goes to the dead-letter topic instead of being retried for the 7-day retention.
+for fn in ${FUNCTIONS}; do
+  subscription="$(trigger_subscription "${fn}")"
+  gcloud pubsub subscriptions update "${subscription}" \
+    --dead-letter-topic="projects/${PROJECT_ID}/topics/${TOPIC_DEAD_LETTER}" \
+    --max-delivery-attempts="${MAX_DELIVERY_ATTEMPTS}" \
+    --min-retry-delay=10s \
+    --max-retry-delay=600s
+done
