@@ -16,3 +16,5 @@ class StandIn:
     operations: Operations
     project: str
     location: str
+    # http://host:port the server listens on; Cloud Run service uris point here (predict.py).
+    base_url: str = ""

@@ -35,6 +35,12 @@ SPEC_FIELDS = (
 DNS_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 PARENT = rf"/v2/(?P<parent>projects/{SEG}/locations/{SEG})"
 SERVICE_PATH = rf"{PARENT}/services/(?P<service>{SEG})"
+RUN_PREFIX = "/run/"
+
+
+def service_uri(base_url: str, service_id: str, tag: str | None = None) -> str:
+    """A service's (or a tag's) `uri`: the stand-in itself, which answers predictions there."""
+    return f"{base_url}{RUN_PREFIX}{tag + '---' if tag else ''}{service_id}"
 
 
 def register(router: Router, app: StandIn) -> None:
@@ -46,7 +52,7 @@ def register(router: Router, app: StandIn) -> None:
     router.add(
         "GET", SERVICE_PATH + r"/revisions/(?P<revision>[^/:]+)", lambda r: _revision(app, r)
     )
-    app.operations.register(RECONCILE, _finish, _fail)
+    app.operations.register(RECONCILE, lambda s, p: _finish(s, p, app.base_url), _fail)
 
 
 def _name(req: Request) -> str:
@@ -97,8 +103,8 @@ def _create(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
         "template": {},
         "traffic": [],
         "trafficStatuses": [],
-        "uri": f"https://{service_id}-standin-uc.a.run.app",
-        "urls": [f"https://{service_id}-standin-uc.a.run.app"],
+        "uri": service_uri(app.base_url, service_id),
+        "urls": [service_uri(app.base_url, service_id)],
     }
     return _write(app, req, service, _spec(req.body), creating=True)
 
@@ -253,7 +259,7 @@ def _check_traffic(
         raise invalid(f"spec.traffic: percents must sum to 100, got {total}.")
 
 
-def _finish(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+def _finish(store: Store, payload: dict[str, Any], base_url: str) -> dict[str, Any]:
     service = store.get(SERVICE, payload["service"])
     assert service is not None
     name, short = service["name"], service["name"].rsplit("/", 1)[-1]
@@ -269,9 +275,10 @@ def _finish(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
             status = dict(target)
             status["revision"] = target.get("revision") or latest
             if target.get("tag"):
-                status["uri"] = f"https://{target['tag']}---{short}-standin-uc.a.run.app"
+                status["uri"] = service_uri(base_url, short, target["tag"])
             statuses.append(status)
-        if statuses != service.get("trafficStatuses"):
+        # Count what is served changing, not its spelling (LATEST pinned to the same revision).
+        if _served(statuses) != _served(service.get("trafficStatuses") or []):
             store.bump("traffic_updates")
         service.update(
             trafficStatuses=statuses,
@@ -342,3 +349,11 @@ def _create_revision(store: Store, service: dict[str, Any], short: str, now: str
     store.bump("revisions_created")
     service["latestCreatedRevision"] = name
     service["latestReadyRevision"] = name
+
+
+def _served(statuses: list[dict[str, Any]]) -> set[tuple[str, int, str]]:
+    return {
+        (t.get("revision", ""), int(t.get("percent") or 0), t.get("tag", ""))
+        for t in statuses
+        if t.get("percent")
+    }

@@ -1,6 +1,7 @@
 """Local stack (stand-in): the HTTP server — decoding, faults, dispatch, Google error replies.
 
-Control endpoints for tests sit under `/_`: `POST|DELETE|GET /_faults`, `GET /_state`, `GET /_health`.
+Predictions sit under `/run/` (each Cloud Run service's `uri`, predict.py). Control endpoints for
+tests sit under `/_`: `POST|DELETE|GET /_faults`, `GET /_state`, `GET /_health`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from interlock.local.standin import cloudrun, vertex
+from interlock.local.standin import cloudrun, predict, vertex
 from interlock.local.standin.app import StandIn
 from interlock.local.standin.errors import ApiError, invalid
 from interlock.local.standin.faults import Faults, parse_fault, reply_error
@@ -65,6 +66,8 @@ def state(app: StandIn) -> dict[str, Any]:
 
 
 def make_handler(app: StandIn, router: Router) -> type[BaseHTTPRequestHandler]:
+    predictor = predict.Predictor(app)
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "interlock-standin"
@@ -85,6 +88,7 @@ def make_handler(app: StandIn, router: Router) -> type[BaseHTTPRequestHandler]:
             log.info("%s %s", self.address_string(), format % args)
 
         def _serve(self, method: str) -> None:
+            self._out_headers: dict[str, str] = {}
             try:
                 status, body = self._handle(method)
             except ApiError as e:
@@ -113,6 +117,10 @@ def make_handler(app: StandIn, router: Router) -> type[BaseHTTPRequestHandler]:
                 raise invalid(f"Invalid JSON payload received. {e}") from e
             if not isinstance(body, dict):
                 raise invalid("Invalid JSON payload received: expected an object.")
+            if path.startswith(cloudrun.RUN_PREFIX):
+                route_key = self.headers.get(predict.ROUTE_KEY_HEADER)
+                status, reply, self._out_headers = predictor.serve(method, path, body, route_key)
+                return status, reply
             run_api = path.startswith("/v2/")
             request = Request(method, path, query, enums_to_names(body) if run_api else body)
             with app.store.transaction() as store:
@@ -146,6 +154,8 @@ def make_handler(app: StandIn, router: Router) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")
             self.send_header("Content-Length", str(len(data)))
+            for key, value in self._out_headers.items():
+                self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
 
@@ -158,4 +168,7 @@ def make_server(
     app = StandIn(Store(db_path), Faults(), Operations(operation_delay_s), project, location)
     server = ThreadingHTTPServer((host, port), make_handler(app, build_router(app)))
     server.daemon_threads = True
+    # The bound port (port 0 picks one) makes the Cloud Run service uris real addresses.
+    bound_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    app.base_url = f"http://{bound_host}:{server.server_address[1]}"
     return server

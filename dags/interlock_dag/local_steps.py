@@ -1,0 +1,158 @@
+"""DAG helpers: the local target's steps — files on disk, scikit-learn, the Vertex stand-in.
+
+Each step takes and returns small JSON-able dicts (they travel as XComs) and logs what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from interlock_dag import publish, registry, settings
+from interlock_dag.dataset import TARGET, load
+from interlock_dag.evaluate import evaluate
+from interlock_dag.inputs import (
+    BadInput,
+    Pinned,
+    check_content,
+    clean_rows,
+    local_object_path,
+    parse_conf,
+)
+from interlock_dag.linear_model import LinearModel
+from interlock_dag.trainer import fit, read_clean_csv, write_model
+
+log = logging.getLogger(__name__)
+
+
+def _pinned(validated: dict[str, Any]) -> Pinned:
+    return Pinned(**validated["pinned"])
+
+
+def run_dir(model: str, run_id: str) -> Path:
+    """`{interlock_artifacts}/{model}/{run_id}`, the run id made filesystem- and URI-safe."""
+    root = settings.get("interlock_artifacts") or str(
+        Path(settings.get("interlock_local_buckets", required=True)) / ".artifacts"
+    )
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
+    return Path(root).resolve() / model / safe
+
+
+def validate_input(conf: dict[str, Any] | None) -> dict[str, Any]:
+    model, pinned = parse_conf(conf)
+    root = Path(settings.get("interlock_local_buckets", required=True))
+    path = local_object_path(root, pinned)
+    if not path.is_file():
+        raise BadInput(f"{pinned.uri}: no such object generation (looked for {path})")
+    data = path.read_bytes()
+    check_content(pinned, data)
+    checked = [c for c, v in (("size", pinned.size), ("md5", pinned.md5)) if v is not None]
+    log.info(
+        "input %s for model %s: %d bytes at %s; checked %s",
+        pinned.uri, model, len(data), path, ", ".join(checked) or "nothing (conf gave no md5/size)",
+    )  # fmt: skip
+    return {"model": model, "pinned": pinned.as_dict(), "path": str(path)}
+
+
+def preprocess(validated: dict[str, Any], run_id: str) -> dict[str, Any]:
+    dataset = load()
+    text = Path(validated["path"]).read_text(encoding="utf-8", errors="replace")
+    cleaned = clean_rows(text, dataset.feature_names, TARGET)
+    out = run_dir(validated["model"], run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    train_csv = out / "train.csv"
+    train_csv.write_text(cleaned.to_csv())
+    positives = sum(int(r[-1]) for r in cleaned.rows)
+    log.info(
+        "preprocessed %d rows (%d dropped; %d positive) with %d features into %s",
+        len(cleaned.rows), cleaned.dropped, positives, len(dataset.feature_names), train_csv,
+    )  # fmt: skip
+    return {"train_csv": str(train_csv), "rows": len(cleaned.rows), "dropped": cleaned.dropped}
+
+
+def train(prepared: dict[str, Any]) -> dict[str, Any]:
+    train_csv = Path(prepared["train_csv"])
+    names, features, labels = read_clean_csv(train_csv)
+    model = fit(names, features, labels)
+    path = write_model(model, train_csv.parent)
+    log.info("trained logistic regression on %d rows; artifact %s", len(labels), path)
+    return {"artifact_uri": train_csv.parent.as_uri(), "model_path": str(path)}
+
+
+def evaluate_model(trained: dict[str, Any]) -> dict[str, Any]:
+    model = LinearModel.load(Path(trained["model_path"]))
+    result = evaluate(model, load().holdout)
+    log.info(
+        "evaluated %s on %s (%d rows): %s",
+        trained["model_path"], result.dataset_id, result.sample_count, result.metrics,
+    )  # fmt: skip
+    return {
+        "dataset_id": result.dataset_id,
+        "sample_count": result.sample_count,
+        "metrics": result.metrics,
+        "evaluated_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def register(validated: dict[str, Any], trained: dict[str, Any], run_id: str) -> dict[str, Any]:
+    endpoint = settings.get("interlock_vertex_endpoint", required=True).rstrip("/")
+    registered = registry.upload_version(
+        endpoint=endpoint,
+        project=settings.get("interlock_project", required=True),
+        region=settings.get("interlock_region", required=True),
+        model_id=validated["model"],
+        artifact_uri=trained["artifact_uri"],
+        image_uri=settings.get("interlock_serving_image", required=True),
+        run_id=run_id,
+        description=f"trained by {run_id} on {validated['pinned']['uri']}",
+    )
+    log.info(
+        "%s version %s of %s (artifact %s)",
+        "found earlier" if registered.reused else "registered",
+        registered.version, registered.model, trained["artifact_uri"],
+    )  # fmt: skip
+    return {"model_name": registered.model, "version": registered.version}
+
+
+def publish_evaluated(
+    validated: dict[str, Any],
+    trained: dict[str, Any],
+    evaluation: dict[str, Any],
+    registered: dict[str, Any],
+    run_id: str,
+) -> dict[str, Any]:
+    payload = publish.evaluated_payload(
+        model=validated["model"],
+        version=registered["version"],
+        evaluation=evaluation,
+        run_id=run_id,
+        input_uri=validated["pinned"]["uri"],
+        artifact_uri=trained["artifact_uri"],
+        evaluated_at=datetime.fromisoformat(evaluation["evaluated_at"]),
+    )
+    now = datetime.now(UTC)
+    emulator = settings.get("interlock_pubsub_emulator")
+    function_url = settings.get("interlock_function_url")
+    if emulator:
+        project = settings.get("interlock_project", required=True)
+        topic = settings.get("interlock_evaluations_topic", required=True)
+        message_id = publish.publish_to_emulator(emulator, project, topic, payload, now)
+        log.info(
+            "published %s as message %s on projects/%s/topics/%s (emulator %s): %s",
+            publish.EVALUATED_TYPE, message_id, project, topic, emulator, payload,
+        )  # fmt: skip
+        return {"message_id": message_id, "ce_id": publish.event_id(payload), "payload": payload}
+    if function_url:
+        status = publish.post_structured(function_url, payload, now)
+        log.info(
+            "posted %s id %s to %s: HTTP %d: %s",
+            publish.EVALUATED_TYPE, publish.event_id(payload), function_url, status, payload,
+        )  # fmt: skip
+        return {"http_status": status, "ce_id": publish.event_id(payload), "payload": payload}
+    raise settings.MissingVariable(
+        "nowhere to publish model.evaluated: set Variable interlock_pubsub_emulator (host:port) "
+        "or interlock_function_url"
+    )

@@ -1,0 +1,311 @@
+"""DAG tests: dags/ parses in the real Airflow 3, and train_on_arrival runs end to end (dag.test).
+
+Airflow lives in its own venv, so both run there as subprocesses (tests/dags/airflow_runner.py)
+with a throwaway AIRFLOW_HOME; the end-to-end run registers in the session's stand-in and posts
+model.evaluated to a capture server in this process, which the contract then judges.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interlock.contract import validate
+from interlock.core.events import ModelEvaluated
+from interlock.core.inbound import parse_document
+from interlock.local.airflow import AirflowNotInstalled, airflow_venv
+from interlock.local.processes import free_port
+from tests.fixtures.standin import StandInServer, unique_id
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+RUNNER = Path(__file__).with_name("airflow_runner.py")
+MAKE_DEMO_DATA = DAGS / "interlock_dag" / "make_demo_data.py"
+CAPTURE_PORT_BASE = 47400
+DAG_ID = "train_on_arrival"
+EXPECTED_TASKS = [
+    "validate_input",
+    "preprocess",
+    "train",
+    "evaluate",
+    "register",
+    "publish_evaluated",
+]
+# Set it to a venv that has apache-airflow-providers-google (see the report) to parse the gcp variant.
+GCP_VENV_ENV = "INTERLOCK_AIRFLOW_GCP_VENV"
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="session")
+def airflow_python() -> Path:
+    try:
+        return airflow_venv() / "bin" / "python"
+    except AirflowNotInstalled as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+def airflow_env(home: Path, variables: Mapping[str, str] | None = None) -> dict[str, str]:
+    # Inherited AIRFLOW_* settings or PYTHONPATH would leak the caller's Airflow into the test.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AIRFLOW") and k not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+    )
+    env.update({f"AIRFLOW_VAR_{k.upper()}": v for k, v in (variables or {}).items()})
+    return env
+
+
+def run_in_airflow(python: Path, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(python), str(RUNNER), str(DAGS), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT:"):
+            result: dict[str, Any] = json.loads(line[len("RESULT:") :])
+            result["output"] = output
+            return result
+    raise AssertionError(f"runner exited {done.returncode} without a result:\n{output[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def migrated_home(
+    airflow_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, float]:
+    """An AIRFLOW_HOME with a migrated SQLite database (dag.test needs one); (home, seconds)."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(airflow_python.parent / "airflow"), "db", "migrate"],
+        env=airflow_env(home),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return home, time.monotonic() - started
+
+
+class CaptureServer:
+    """Records every POST (headers and JSON body) and answers 204, like a function acking."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+        captured = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                captured.append(({k.lower(): v for k, v in self.headers.items()}, json.loads(body)))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port(CAPTURE_PORT_BASE)), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> CaptureServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+def land(buckets: Path, bucket: str, name: str, generation: int, data: bytes) -> dict[str, Any]:
+    """Write an object the way the local stack does; the conf interlock's router would send."""
+    path = buckets / ".objects" / bucket / str(generation) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    uri = f"gs://{bucket}/{name}#{generation}"
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    return {"object": uri, "md5": md5, "size": len(data), "event_id": "e-1", "input": uri}
+
+
+def test_dags_folder_imports_without_errors_when_parsed_by_airflow(
+    airflow_python: Path, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    result = run_in_airflow(airflow_python, ["parse"], airflow_env(tmp_path))
+    print(f"DAG import: {result['parse_s']} s in-process, {time.monotonic() - started:.1f} s total")
+    assert result["import_errors"] == {}
+    assert result["dags"] == {DAG_ID: EXPECTED_TASKS}
+
+
+def test_gcp_variant_imports_when_the_google_provider_is_installed(tmp_path: Path) -> None:
+    venv = os.environ.get(GCP_VENV_ENV)
+    if not venv or not (Path(venv) / "bin" / "python").exists():
+        pytest.skip(f"set {GCP_VENV_ENV} to a venv with apache-airflow-providers-google")
+    env = airflow_env(
+        tmp_path, {"interlock_target": "gcp", "interlock_staging_bucket": "interlock-staging"}
+    )
+    upstream = {
+        "validate_input": {"model": "churn", "pinned": {"uri": "gs://landing/a.csv#5"}},
+        "preprocess": {
+            "train_uri": "gs://interlock-staging/churn/r1/train.csv",
+            "base_output_dir": "gs://interlock-staging/churn/r1",
+            "artifact_uri": "gs://interlock-staging/churn/r1/model",
+        },
+    }
+    args = ["render", DAG_ID, json.dumps(upstream), "train,register"]
+    result = run_in_airflow(Path(venv) / "bin" / "python", args, env)
+    assert result["import_errors"] == {}
+    # Same steps as the local variant, plus the task that builds the Pub/Sub message.
+    assert sorted(result["dags"][DAG_ID]) == sorted([*EXPECTED_TASKS, "evaluated_message"])
+    train, register = result["rendered"]["train"], result["rendered"]["register"]
+    assert train["args"] == ["--train", "gs://interlock-staging/churn/r1/train.csv"]
+    assert train["base_output_dir"] == "gs://interlock-staging/churn/r1"
+    assert train["script_path"].endswith("dags/interlock_dag/trainer.py")
+    assert register["parent_model"] == "projects/interlock-local/locations/us-central1/models/churn"
+    assert register["model"]["artifact_uri"] == "gs://interlock-staging/churn/r1/model"
+
+
+@pytest.mark.slow
+def test_local_variant_registers_a_version_and_publishes_evaluated_when_a_csv_lands(
+    airflow_python: Path,
+    migrated_home: tuple[Path, float],
+    standin: StandInServer,
+    capture: CaptureServer,
+    tmp_path: Path,
+) -> None:
+    home, migrate_s = migrated_home
+    csv_path = tmp_path / "day2.csv"
+    subprocess.run(
+        [sys.executable, str(MAKE_DEMO_DATA), str(csv_path), "--rows", "350", "--seed", "2"],
+        check=True,
+        capture_output=True,
+    )
+    model = unique_id("churn")
+    buckets = tmp_path / "buckets"
+    conf = {
+        **land(buckets, "interlock-landing", "churn/incoming/day2.csv", 1717405212345678, csv_path.read_bytes()),
+        "model": model,
+    }  # fmt: skip
+    variables = {
+        "interlock_target": "local",
+        "interlock_local_buckets": str(buckets),
+        "interlock_artifacts": str(tmp_path / "artifacts"),
+        "interlock_vertex_endpoint": standin.endpoint,
+        "interlock_project": standin.project,
+        "interlock_region": standin.location,
+        "interlock_function_url": capture.url,
+    }
+    started = time.monotonic()
+    result = run_in_airflow(
+        airflow_python, ["test", DAG_ID, json.dumps(conf)], airflow_env(home, variables)
+    )
+    print(
+        f"db migrate {migrate_s:.1f} s; dag.test {result.get('test_s')} s in-process, "
+        f"{time.monotonic() - started:.1f} s with interpreter start and parsing"
+    )
+    assert result.get("state") == "success", result["output"][-6000:]
+    assert result["tasks"] == dict.fromkeys(EXPECTED_TASKS, "success")
+
+    [(headers, event)] = capture.received
+    assert headers["content-type"].startswith("application/cloudevents+json")
+    assert event["type"] == "dev.interlock.model.evaluated.v1"
+    validate(event["type"], event["data"])
+    payload = parse_document(event).payload
+    assert isinstance(payload, ModelEvaluated)
+
+    data = event["data"]
+    version = standin.ok("GET", f"/v1/{standin.parent}/models/{model}@{data['version']}")
+    assert version["versionId"] == data["version"] == "1"
+    assert version["artifactUri"] == data["artifact_uri"]
+    assert data["run_id"] == result["run_id"]
+    assert data["input_uri"] == conf["object"]
+    assert data["dataset_id"] == "breast-cancer-holdout-v1"
+    assert data["sample_count"] == 200
+    assert data["metrics"]["accuracy"] > 0.9
+    assert data["metrics"]["auc"] > 0.9
+    assert data["metrics"]["latency_p95_ms"] > 0
+    artifact = json.loads(
+        (Path(data["artifact_uri"].removeprefix("file://")) / "model.json").read_text()
+    )
+    assert artifact["format"] == "interlock.linear-classifier.v1"
+    assert_servable(standin, data["artifact_uri"], data["version"], len(artifact["feature_names"]))
+
+
+def assert_servable(standin: StandInServer, artifact_uri: str, version: str, features: int) -> None:
+    """The registered artifact serves from a revision made the way interlock's handlers make it."""
+    service_id = unique_id("churn")
+    template = {
+        "revision": f"{service_id}-v{version}",
+        "labels": {"interlock-model": "churn", "interlock-version": version},
+        "containers": [
+            {"image": "serve:1", "env": [{"name": "AIP_STORAGE_URI", "value": artifact_uri}]}
+        ],
+    }
+    op = standin.ok(
+        "POST", f"/v2/{standin.parent}/services?serviceId={service_id}", {"template": template}
+    )
+    service = standin.wait_operation(op)
+    body = json.dumps({"instances": [[0.0] * features]}).encode()
+    request = urllib.request.Request(f"{service['uri']}/predict", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        reply = json.loads(response.read())
+    assert reply["model_version"] == version
+    assert reply["predictions"][0]["label"] in (0, 1)
+
+
+@pytest.mark.slow
+def test_validate_input_fails_the_run_with_the_reason_when_the_md5_differs(
+    airflow_python: Path, migrated_home: tuple[Path, float], tmp_path: Path
+) -> None:
+    home, _ = migrated_home
+    buckets = tmp_path / "buckets"
+    conf = {
+        **land(buckets, "interlock-landing", "churn/incoming/bad.csv", 3, b"not,what,was,announced\n"),
+        "md5": "AAAAAAAAAAAAAAAAAAAAAA==",
+        "model": "churn",
+    }  # fmt: skip
+    variables = {
+        "interlock_local_buckets": str(buckets),
+        "interlock_function_url": "http://127.0.0.1:9/",
+    }
+    result = run_in_airflow(
+        airflow_python, ["test", DAG_ID, json.dumps(conf)], airflow_env(home, variables)
+    )
+    assert result["state"] == "failed"
+    assert result["tasks"]["validate_input"] == "failed"
+    assert {result["tasks"][t] for t in EXPECTED_TASKS[1:]} == {"upstream_failed"}
+    assert "the event said AAAAAAAAAAAAAAAAAAAAAA==" in result["output"]

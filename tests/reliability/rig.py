@@ -1,0 +1,265 @@
+"""The reliability rig: the real local stack (Pub/Sub emulator, functions under functions-framework,
+Airflow 3, the stand-in with its fault switch), events published the way producers publish them,
+and the counting that proves exactly-once effects and zero lost events."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interlock.adapters.ledger_sqlite import SqliteLedger
+from interlock.adapters.pubsub import PubSubEventBus, payload_message, topic_path
+from interlock.core.decision import idempotency_key
+from interlock.core.events import ModelEvaluated, ModelObserved, Outcome
+from interlock.core.inbound import Inbound
+from interlock.local.stack import PROJECT, REGION, LocalStack
+from interlock.ports import Message
+from interlock.topics import topic_for
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = ("dup", "manual", "kill", "cloudrun", "order", "race", "guard", "cap", "poison")
+
+
+def reliability_policy() -> dict[str, Any]:
+    """One model per scenario (own service, own state), a noop DAG, and fast guard settings."""
+    base = yaml.safe_load((REPO / "interlock.yaml").read_text())
+    template = base["models"][0]
+    models = []
+    for name in MODELS:
+        model = copy.deepcopy(template)
+        model["name"] = name
+        model["vertex_model"] = f"projects/{PROJECT}/locations/{REGION}/models/{name}"
+        model["service"] = f"projects/{PROJECT}/locations/{REGION}/services/{name}"
+        model["canary"].update(hold_windows=1, min_samples=10)
+        model["guard"].update(
+            breaches=2, of_windows=3, min_samples=10, cooldown="0s", max_rollbacks=2
+        )
+        models.append(model)
+    base["models"] = models
+    base["pipelines"][0]["dag_id"] = "interlock_noop"
+    return base
+
+
+@dataclass
+class Sent:
+    key: str
+    what: str
+
+
+@dataclass
+class Figures:
+    """What `make reliability` prints: per scenario, events sent and how each ended."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    final: dict[str, Counter[str]] = field(default_factory=dict)
+    duplicate_effects: Counter[str] = field(default_factory=Counter)
+    lost: Counter[str] = field(default_factory=Counter)
+    regressions: Counter[str] = field(default_factory=Counter)
+
+
+FIGURES = Figures()
+
+
+class Rig:
+    def __init__(self, root: Path, airflow_url_override: str | None = None) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "policy.yaml").write_text(yaml.safe_dump(reliability_policy()))
+        overrides = {"INTERLOCK_LEASE_TTL_S": "4"}
+        self.stack = LocalStack(
+            root / "stack", policy=root / "policy.yaml", dags=REPO / "tests" / "data" / "dags",
+            progress=lambda _: None, function_overrides=overrides,
+        )  # fmt: skip
+        self.sent: dict[str, list[Sent]] = {}
+        self._tick = 0
+        self._counted: set[str] = set()
+
+    def start(self) -> None:
+        self.stack.start()
+        self.bus = PubSubEventBus(PROJECT)
+        self.ledger = SqliteLedger(self.stack.info.ledger.removeprefix("sqlite:"))
+        for name in MODELS:
+            self.create_service(name)
+            for _ in range(12):
+                self.upload(name)
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+    # -- the stand-in ----------------------------------------------------------------------
+    def _standin(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.stack.info.standin + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def create_service(self, name: str) -> None:
+        body = {
+            "template": {"containers": [{"image": "us-docker.pkg.dev/cloudrun/container/hello"}]}
+        }
+        self._standin(
+            "POST", f"/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={name}", body
+        )
+
+    def upload(self, model: str) -> None:
+        """One more registry version (the first upload creates the model)."""
+        parent = f"projects/{PROJECT}/locations/{REGION}"
+        have = len(self.versions(model))
+        body: dict[str, Any] = {"model": {"displayName": model, "artifactUri": f"file:///tmp/{model}",
+                                          "containerSpec": {"imageUri": "img:1"}}}  # fmt: skip
+        if have:
+            body["parentModel"] = f"{parent}/models/{model}"
+        else:
+            body["modelId"] = model
+        self._standin("POST", f"/v1/{parent}/models:upload", body)
+        wait_for(lambda: len(self.versions(model)) > have, 10, f"version {have + 1} of {model}")
+
+    def versions(self, model: str) -> dict[str, list[str]]:
+        name = f"projects/{PROJECT}/locations/{REGION}/models/{model}"
+        result: dict[str, list[str]] = self.state()["models"].get(name, {})
+        return result
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._standin("GET", "/_state")
+        return result
+
+    def fault(self, **fault: Any) -> None:
+        self._standin("POST", "/_faults", fault)
+
+    def clear_faults(self) -> None:
+        self._standin("DELETE", "/_faults")
+
+    def counters(self) -> Counter[str]:
+        return Counter(self.state()["counters"])
+
+    def traffic(self, model: str) -> dict[str, int]:
+        service = self.state()["services"][
+            f"projects/{PROJECT}/locations/{REGION}/services/{model}"
+        ]
+        return {t["revision"]: t["percent"] for t in service["traffic"] or [] if t.get("percent")}
+
+    def aliases(self, model: str) -> dict[str, str]:
+        return {alias: v for v, aliases in self.versions(model).items() for alias in aliases}
+
+    # -- publishing ------------------------------------------------------------------------
+    def publish(
+        self, scenario: str, payload: Any, times: int = 1, concurrently: bool = True
+    ) -> str:
+        """Publish one event `times` times (new message ids each), as an at-least-once producer."""
+        ce_type_topic = topic_for(
+            payload_message(payload, "//x", "x", datetime.now(UTC)).attributes["ce-type"]
+        )
+        key = idempotency_key(Inbound(id="-", type="-", source="-", time=None, payload=payload))
+
+        def once(_: int) -> str:
+            message = payload_message(payload, "//reliability", uuid.uuid4().hex, datetime.now(UTC))
+            return self.bus.publish(topic_path(PROJECT, ce_type_topic), message)
+
+        if concurrently and times > 1:
+            with ThreadPoolExecutor(max_workers=times) as pool:
+                list(pool.map(once, range(times)))
+        else:
+            for i in range(times):
+                once(i)
+        self.record_sent(scenario, key, type(payload).__name__, times)
+        return key
+
+    def publish_raw(self, scenario: str, topic: str, message: Message, key: str, what: str) -> None:
+        self.bus.publish(topic_path(PROJECT, topic), message)
+        self.record_sent(scenario, key, what, 1)
+
+    def record_sent(self, scenario: str, key: str, what: str, times: int) -> None:
+        self.sent.setdefault(scenario, []).append(Sent(key, what))
+        FIGURES.sent[scenario] += times
+
+    # -- evidence --------------------------------------------------------------------------
+    def outcome(self, key: str) -> Outcome | None:
+        return self.ledger.get(key)
+
+    def settle(self, scenario: str, timeout_s: float = 90) -> dict[str, Outcome]:
+        """Wait until every event of the scenario has a final ledger state; count the lost ones."""
+        keys = [s.key for s in self.sent.get(scenario, [])]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = {k: o for k in keys if (o := self.outcome(k)) is not None}
+            if len(found) == len(set(keys)):
+                break
+            time.sleep(0.3)
+        found = {k: o for k in keys if (o := self.outcome(k)) is not None}
+        fresh = [k for k in dict.fromkeys(keys) if k not in self._counted]
+        FIGURES.final.setdefault(scenario, Counter()).update(found[k].kind for k in fresh if k in found)
+        FIGURES.lost[scenario] += sum(1 for k in fresh if k not in found)
+        self._counted.update(fresh)
+        return found
+
+    def reconcile(self, scenario: str) -> None:
+        missing = [s for s in self.sent.get(scenario, []) if self.outcome(s.key) is None]
+        assert missing == [], f"events without a final ledger state: {missing}"
+
+    def check_serving(self, model: str) -> None:
+        """Traffic sums to 100 %, the champion alias is on the version the ledger says serves."""
+        traffic = self.traffic(model)
+        assert sum(traffic.values()) == 100, traffic
+        state = self.ledger.load(model).state
+        if state.champion is None:
+            return
+        aliases = self.aliases(model)
+        assert aliases.get("champion") == state.champion.version, (aliases, state.champion)
+        assert state.champion.revision in traffic, (traffic, state.champion)
+        if state.candidate is None:
+            assert traffic == {state.champion.revision: 100}, traffic
+
+    # -- payloads --------------------------------------------------------------------------
+    @staticmethod
+    def evaluation(
+        model: str, version: int, accuracy: float = 0.95, run: str | None = None
+    ) -> ModelEvaluated:
+        return ModelEvaluated(
+            model=model, version=str(version), dataset_id="holdout-v1", sample_count=1000,
+            metrics={"accuracy": accuracy, "latency_p95_ms": 20.0}, evaluated_at=datetime.now(UTC),
+            run_id=run or f"run-{model}-{version}-{uuid.uuid4().hex[:6]}",
+        )  # fmt: skip
+
+    def observation(self, model: str, version: str, healthy: bool) -> ModelObserved:
+        """A live window; each ends after the previous one, as a monitoring job's would."""
+        self._tick += 1
+        end = (
+            datetime.now(UTC).replace(microsecond=0)
+            - timedelta(seconds=120)
+            + timedelta(milliseconds=self._tick)
+        )
+        metrics = (
+            {"error_rate": 0.01, "accuracy": 0.95}
+            if healthy
+            else {"error_rate": 0.5, "accuracy": 0.5}
+        )
+        return ModelObserved(
+            model=model, revision=f"{model}-v{version}", version=version,
+            window_start=end - timedelta(minutes=1), window_end=end, sample_count=100, metrics=metrics,
+        )  # fmt: skip
+
+
+def wait_for(check: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not met within {timeout_s:.0f}s")
