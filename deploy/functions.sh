@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The four Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
+# The five Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
 # through an Eventarc trigger; then the retry and dead-letter policy of each trigger's
-# subscription. Idempotent: a deploy of unchanged source converges to the same function, and
-# --set-env-vars / --set-secrets replace (not merge), so removed settings really go away.
+# subscription (on_dead_letter's: retry only, see the end). Idempotent: a deploy of unchanged
+# source converges to the same function, and --set-env-vars / --set-secrets replace (not merge),
+# so removed settings really go away.
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
@@ -21,9 +22,13 @@ if [[ -z "${AIRFLOW_URL}" ]]; then
     --format='value(config.airflowUri)')"
 fi
 
-env_common="INTERLOCK_PROJECT=${PROJECT_ID},INTERLOCK_REGION=${REGION},INTERLOCK_LEDGER=firestore"
-env_common="${env_common},INTERLOCK_FIRESTORE_DATABASE=${FIRESTORE_DATABASE}"
-env_common="${env_common},INTERLOCK_DECISIONS_TOPIC=${TOPIC_DECISIONS},INTERLOCK_DEAD_LETTER_TOPIC=${TOPIC_DEAD_LETTER}"
+# Every name set here is one functions/interlock/bootstrap.py documents (tests/deploy checks it;
+# docs/operations.md lists them all).
+env_ledger="INTERLOCK_PROJECT=${PROJECT_ID},INTERLOCK_REGION=${REGION},INTERLOCK_LEDGER=firestore"
+env_ledger="${env_ledger},INTERLOCK_FIRESTORE_DATABASE=${FIRESTORE_DATABASE}"
+env_ledger="${env_ledger},INTERLOCK_DECISIONS_TOPIC=${TOPIC_DECISIONS}"
+# on_dead_letter gets env_ledger only: it never publishes to the dead-letter topic.
+env_common="${env_ledger},INTERLOCK_DEAD_LETTER_TOPIC=${TOPIC_DEAD_LETTER}"
 
 if [[ -n "${AIRFLOW_USERNAME}" ]]; then
   # Self-managed Airflow 3 with password login. The password stays in Secret Manager and is
@@ -85,12 +90,26 @@ deploy_request() {
     --set-env-vars="${env_common},${env_airflow}" "${airflow_secrets}"
 }
 
-# Four builds in parallel: each takes minutes, and they share nothing.
+# Fed every message on the dead-letter topic. It records a final `dead_lettered` outcome for what
+# Pub/Sub gave up on (a ledger write and one publish to the decisions topic), so 60 s and the
+# smallest memory that loads the Firestore and Pub/Sub clients are plenty. No Airflow, no secret.
+deploy_dead_letter() {
+  gcloud functions deploy "${FN_DEAD_LETTER}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_dead_letter \
+    --trigger-topic="${TOPIC_DEAD_LETTER}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_DEAD_LETTER}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=60s --memory=256Mi --cpu=1 \
+    --min-instances=0 --max-instances=5 \
+    --set-env-vars="${env_ledger}"
+}
+
+# Five builds in parallel: each takes minutes, and they share nothing.
 pids=()
 deploy_data_landed & pids+=("$!")
 deploy_model_evaluated & pids+=("$!")
 deploy_model_observed & pids+=("$!")
 deploy_request & pids+=("$!")
+deploy_dead_letter & pids+=("$!")
 failed=0
 for pid in "${pids[@]}"; do
   wait "${pid}" || failed=1
@@ -103,7 +122,7 @@ fi
 # Eventarc owns each function's subscription but lets us set its policies. Exponential backoff
 # (10 s … 600 s) keeps a transient outage from being hammered; after MAX_DELIVERY_ATTEMPTS the
 # message goes to the dead-letter topic instead of being retried for the 7-day retention.
-for fn in ${FUNCTIONS}; do
+for fn in ${DEAD_LETTERING_FUNCTIONS}; do
   subscription="$(trigger_subscription "${fn}")"
   gcloud pubsub subscriptions update "${subscription}" \
     --dead-letter-topic="projects/${PROJECT_ID}/topics/${TOPIC_DEAD_LETTER}" \
@@ -111,3 +130,14 @@ for fn in ${FUNCTIONS}; do
     --min-retry-delay=10s \
     --max-retry-delay=600s
 done
+
+# on_dead_letter reads the dead-letter topic: a dead-letter policy on its subscription would send
+# its own failures back to the topic it reads, i.e. to itself. Same backoff, and the policy is
+# cleared explicitly so the subscription converges even if someone added one by hand. A message
+# it cannot record is retried until the subscription's retention ends; interlock-dead-letter-hold
+# keeps its own copy for 7 days either way.
+subscription="$(trigger_subscription "${FN_DEAD_LETTER}")"
+gcloud pubsub subscriptions update "${subscription}" \
+  --clear-dead-letter-policy \
+  --min-retry-delay=10s \
+  --max-retry-delay=600s

@@ -46,6 +46,7 @@ identities() {
   ensure_account "${SA_MODEL_EVALUATED}" "interlock on_model_evaluated"
   ensure_account "${SA_MODEL_OBSERVED}" "interlock on_model_observed"
   ensure_account "${SA_REQUEST}" "interlock on_request"
+  ensure_account "${SA_DEAD_LETTER}" "interlock on_dead_letter"
   ensure_account "${SA_TRIGGER}" "interlock Eventarc trigger (invokes the functions)"
   ensure_account "${SA_BUILDER}" "interlock function builds"
 
@@ -75,14 +76,20 @@ identities() {
     --member="serviceAccount:${SA_MODEL_OBSERVED}" --role=roles/datastore.user
   gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
     --member="serviceAccount:${SA_REQUEST}" --role=roles/datastore.user
+  gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+    --member="serviceAccount:${SA_DEAD_LETTER}" --role=roles/datastore.user
 
-  # --- every function publishes its outcome and its dead letters; topic-level, nothing else.
+  # --- the four deciding functions publish their outcome and their dead letters; topic-level.
   for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}"; do
     gcloud pubsub topics add-iam-policy-binding "${TOPIC_DECISIONS}" >/dev/null \
       --member="serviceAccount:${sa}" --role=roles/pubsub.publisher
     gcloud pubsub topics add-iam-policy-binding "${TOPIC_DEAD_LETTER}" >/dev/null \
       --member="serviceAccount:${sa}" --role=roles/pubsub.publisher
   done
+  # on_dead_letter publishes the dead_lettered outcome and nothing else: never to the dead-letter
+  # topic it reads (that would loop), so it gets no publisher grant there.
+  gcloud pubsub topics add-iam-policy-binding "${TOPIC_DECISIONS}" >/dev/null \
+    --member="serviceAccount:${SA_DEAD_LETTER}" --role=roles/pubsub.publisher
 
   # --- Airflow (Cloud Composer): on_data_landed and on_request (manual `trigger`) start DAG runs.
   # composer.user lets the Google identity reach the Airflow web server; what it may do there
@@ -150,7 +157,7 @@ identities() {
   local deployer
   deployer="$(deployer_member)"
   for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" \
-    "${SA_TRIGGER}" "${SA_BUILDER}"; do
+    "${SA_DEAD_LETTER}" "${SA_TRIGGER}" "${SA_BUILDER}"; do
     gcloud iam service-accounts add-iam-policy-binding "${sa}" >/dev/null \
       --member="${deployer}" --role=roles/iam.serviceAccountUser
   done
@@ -164,7 +171,9 @@ triggers() {
   gcloud pubsub topics add-iam-policy-binding "${TOPIC_DEAD_LETTER}" >/dev/null \
     --member="serviceAccount:${agent}" --role=roles/pubsub.publisher
   for fn in ${FUNCTIONS}; do
-    # Eventarc pushes as the trigger account; it may invoke these four functions and nothing else.
+    # Eventarc pushes as the trigger account; it may invoke these five functions and nothing else.
+    # The agent's subscriber grant is what dead-lettering needs; on on_dead_letter's subscription
+    # (no dead-letter policy) it is unused and kept only so every trigger is set up alike.
     gcloud functions add-invoker-policy-binding "${fn}" --region="${REGION}" >/dev/null \
       --member="serviceAccount:${SA_TRIGGER}"
     subscription="$(trigger_subscription "${fn}")"

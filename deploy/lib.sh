@@ -30,6 +30,8 @@ SA_DATA_LANDED="interlock-data-landed@${PROJECT_ID}.iam.gserviceaccount.com"
 SA_MODEL_EVALUATED="interlock-model-evaluated@${PROJECT_ID}.iam.gserviceaccount.com"
 SA_MODEL_OBSERVED="interlock-model-observed@${PROJECT_ID}.iam.gserviceaccount.com"
 SA_REQUEST="interlock-request@${PROJECT_ID}.iam.gserviceaccount.com"
+# on_dead_letter's account: "-fn-" keeps it from reading like the topic interlock-dead-letter.
+SA_DEAD_LETTER="interlock-fn-dead-letter@${PROJECT_ID}.iam.gserviceaccount.com"
 # Identity Eventarc uses to invoke the functions (only roles/run.invoker on them).
 SA_TRIGGER="interlock-trigger@${PROJECT_ID}.iam.gserviceaccount.com"
 # Identity Cloud Functions' own build runs as; otherwise it is the default compute account.
@@ -40,7 +42,11 @@ FN_DATA_LANDED="interlock-on-data-landed"
 FN_MODEL_EVALUATED="interlock-on-model-evaluated"
 FN_MODEL_OBSERVED="interlock-on-model-observed"
 FN_REQUEST="interlock-on-request"
-FUNCTIONS="${FN_DATA_LANDED} ${FN_MODEL_EVALUATED} ${FN_MODEL_OBSERVED} ${FN_REQUEST}"
+FN_DEAD_LETTER="interlock-on-dead-letter"
+# The functions whose subscriptions dead-letter (to TOPIC_DEAD_LETTER) after MAX_DELIVERY_ATTEMPTS.
+DEAD_LETTERING_FUNCTIONS="${FN_DATA_LANDED} ${FN_MODEL_EVALUATED} ${FN_MODEL_OBSERVED} ${FN_REQUEST}"
+# All five. FN_DEAD_LETTER reads TOPIC_DEAD_LETTER, so its subscription must never dead-letter.
+FUNCTIONS="${DEAD_LETTERING_FUNCTIONS} ${FN_DEAD_LETTER}"
 
 # Where the Airflow password secret is mounted when Airflow uses password login (not Composer).
 AIRFLOW_PASSWORD_FILE="/secrets/airflow/password"

@@ -2,8 +2,10 @@
 # Pub/Sub topics of functions/interlock/topics.py, and the subscription that holds dead letters.
 # Idempotent: each resource is created only when `describe` does not find it.
 #
-# The four functions' push subscriptions are created by Eventarc at deploy time (--trigger-topic);
-# functions.sh gives them their retry and dead-letter policies.
+# The five functions' push subscriptions are created by Eventarc at deploy time (--trigger-topic);
+# functions.sh gives them their retry and dead-letter policies. The dead-letter topic therefore
+# has two subscriptions, and each gets every dead letter: on_dead_letter's (records a final
+# ledger state) and interlock-dead-letter-hold below (keeps the message to inspect and replay).
 source "$(dirname "$0")/lib.sh"
 
 for topic in "${TOPIC_DATA}" "${TOPIC_EVALUATIONS}" "${TOPIC_OBSERVATIONS}" \

@@ -78,7 +78,7 @@ def serve_dead_letter(cloud_event: Any, get_handler: Callable[[], Handler]) -> O
     handler = get_handler()
     attempts = inner.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
     source = inner.get("CloudPubSubDeadLetterSourceSubscription", "a subscription")
-    reason = f"gave up after {attempts} delivery attempts from {source}; replay it from the dead-letter topic"
+    reason = f"gave up after {attempts} delivery attempts from {source}; after fixing the cause, send a new request (see docs/operations.md)"
     try:
         event = parse_cloudevent(attributes, data)
         key, event_id, event_type = idempotency_key(event), event.id, event.type

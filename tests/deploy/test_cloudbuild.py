@@ -273,6 +273,103 @@ def commands(*path: str, where: str | None = None) -> list[tuple[str, list[str],
     ]
 
 
+LOOP = re.compile(
+    r"^[ \t]*for (\w+) in ([^\n;]*); do\n((?:(?![ \t]*for \w+ in )[^\n]*\n)*?)[ \t]*done\b[^\n]*",
+    re.M,
+)
+
+
+def unrolled(text: str, env: dict[str, list[str | list[str]]]) -> str:
+    """`text` (comments dropped, continuations joined) with each `for X in LIST` loop written out.
+
+    Innermost loops first. A list word that is one variable is expanded and word-split; a loop
+    over anything else (`"${pids[@]}"`, `${A//,/ }`) keeps its body once, with `X` unresolved.
+    """
+    flat = logical_text(text)
+    while m := LOOP.search(flat):
+        var, items_text, body = m.groups()
+        items: list[str] | None = []
+        for word in shlex.split(items_text):
+            ref = re.fullmatch(r"\$\{(\w+)\}|\$(\w+)", word)
+            if ref and (ref.group(1) or ref.group(2)) in env:
+                values = expand(word, env)
+                if len(values) != 1:
+                    items = None
+                    break
+                items.extend(values[0].split())
+            elif "$" in word:
+                items = None
+                break
+            else:
+                items.append(word)
+        pattern = re.compile(rf"\$\{{{var}\}}|\${var}\b")
+        if items is None:
+            copies = [body]
+        else:
+            copies = [pattern.sub(lambda _m, item=item: item, body) for item in items]
+        flat = flat[: m.start()] + "".join(copies) + flat[m.end() :]
+    return flat
+
+
+@cache
+def script_commands(name: str) -> list[tuple[list[str], str | None]]:
+    """(words, function) for every gcloud command of a script, loops unrolled; `function` is
+    the deployed function whose Eventarc subscription `trigger_subscription` last looked up
+    (None before the first lookup), i.e. the subscription a `${subscription}` word names."""
+    path = DEPLOY / name
+    env = script_env(path)
+    flat = unrolled(path.read_text(), env)
+    events = [(m.start(), "gcloud", m) for m in GCLOUD_AT.finditer(flat)]
+    lookups = re.finditer(r'trigger_subscription "([^"]+)"', flat)
+    events += [(m.start(), "lookup", m) for m in lookups]
+    current: str | None = None
+    out = []
+    for _, kind, m in sorted(events, key=lambda e: e[0]):
+        if kind == "lookup":
+            (current,) = expand(m.group(1), env)
+            continue
+        for words in expand_words(shlex.split(command_at(flat, m.start(1))), env):
+            out.append((words, current))
+    return out
+
+
+def _deployed_names() -> dict[str, str]:
+    """Deployed function name → entry point."""
+    lib = script_env(DEPLOY / "lib.sh")
+    out = {}
+    for _, words, _ in commands("functions", "deploy", where="functions.sh"):
+        (name,) = expand(words[3], lib)
+        out[name] = flags(words)["--entry-point"][0]
+    return out
+
+
+def _account(member: str) -> str:
+    return member.removeprefix("serviceAccount:")
+
+
+@cache
+def grants() -> list[tuple[str, str, str, str]]:
+    """(command, resource, member, role) of every binding iam.sh and deployer.sh add."""
+    out = []
+    for name in ("iam.sh", "deployer.sh"):
+        env = script_env(DEPLOY / name)
+        for words, function in script_commands(name):
+            at = [i for i, w in enumerate(words) if w.endswith("-policy-binding")]
+            if not at:
+                continue
+            command = " ".join(words[1 : at[0] + 1])
+            resource = next((w for w in words[at[0] + 1 :] if not w.startswith("-")), "")
+            if resource.startswith("${subscription") and function:
+                resource = f"the Eventarc subscription of {function}"
+            f = flags(words)
+            roles = f.get("--role", ["roles/run.invoker"])
+            for member in (m for v in f.get("--member", []) for m in expand(v, env)):
+                for role in (_normalise(r) for v in roles for r in expand(v, env)):
+                    for where in expand(resource, env):
+                        out.append((command, where, member, role))
+    return out
+
+
 # --- cloudbuild.yaml -----------------------------------------------------------------------
 
 
@@ -370,7 +467,9 @@ def _deploys() -> dict[str, list[list[str]]]:
 
 def test_each_function_deploys_with_its_own_service_account_never_the_compute_default():
     deploys = _deploys()
-    assert set(deploys) == _entry_points()
+    assert set(deploys) == _entry_points() == set(topics.SUBSCRIBERS.values())
+    # Five: the four deciding functions and on_dead_letter. A sixth must be wired here on purpose.
+    assert len(deploys) == 5, sorted(deploys)
     lib = script_env(DEPLOY / "lib.sh")
     created = (DEPLOY / "iam.sh").read_text()
     accounts = {}
@@ -384,7 +483,7 @@ def test_each_function_deploys_with_its_own_service_account_never_the_compute_de
             accounts.setdefault(entry, set()).add(account)
     assert all(len(a) == 1 for a in accounts.values())
     flat = [next(iter(a)) for a in accounts.values()]
-    assert len(set(flat)) == len(flat), "two functions share a service account"
+    assert len(set(flat)) == len(flat) == 5, "two functions share a service account"
     for name, values in lib.items():
         if name.startswith("SA_") and values[0] in flat:
             assert f'ensure_account "${{{name}}}"' in created, f"iam.sh does not create {name}"
@@ -402,6 +501,12 @@ def test_each_function_is_gen2_python311_from_functions_with_retry_on_its_topic(
             assert "--trigger-service-account" in f and "--timeout" in f and "--memory" in f
             warm = ["1"] if entry == "on_model_observed" else ["0"]
             assert f["--min-instances"] == warm, f"{entry}: --min-instances"
+            assert f["--ingress-settings"] == ["internal-only"], entry
+            if entry == "on_dead_letter":
+                # A ledger write and one publish: a short timeout, no Airflow, no secret.
+                assert f["--timeout"] == ["60s"], entry
+                assert "--set-secrets" not in f, entry
+                assert "AIRFLOW" not in " ".join(f["--set-env-vars"]), entry
 
 
 def test_no_secret_travels_in_an_environment_variable():
@@ -431,23 +536,105 @@ def test_no_secret_travels_in_an_environment_variable():
                         )
 
 
+def _bootstrap_variables() -> set[str]:
+    """The environment variables bootstrap.py's docstring documents (the single truth)."""
+    doc = bootstrap.__doc__ or ""
+    section = doc[doc.index("Environment") :]
+    return set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", section))
+
+
+def test_every_variable_functions_sh_sets_is_one_bootstrap_documents():
+    documented = _bootstrap_variables()
+    assert "INTERLOCK_LEASE_TTL_S" in documented
+    set_here: dict[str, set[str]] = {}
+    for _, words, env in commands("functions", "deploy", where="functions.sh"):
+        entry = flags(words)["--entry-point"][0]
+        for value in flags(words)["--set-env-vars"]:
+            for expanded in expand(value, env):
+                for item in expanded.split(","):
+                    set_here.setdefault(entry, set()).add(item.partition("=")[0])
+    assert set(set_here) == _entry_points()
+    for entry, names in set_here.items():
+        assert names - documented == set(), f"{entry}: not read by bootstrap.py"
+    # It never publishes dead letters, so it is not told where they go.
+    assert "INTERLOCK_DEAD_LETTER_TOPIC" not in set_here["on_dead_letter"]
+
+
+def test_operations_md_lists_every_variable_bootstrap_reads():
+    doc = OPS_DOC.read_text()
+    section = doc[doc.index("### Environment of the functions") :].split("\n## ", 1)[0]
+    missing = {name for name in _bootstrap_variables() if f"`{name}`" not in section}
+    assert missing == set(), "docs/operations.md, 'Environment of the functions'"
+    lease = re.search(r"^\|[^|\n]*`INTERLOCK_LEASE_TTL_S`[^\n]*$", section, re.M)
+    assert lease and "540" in lease.group(0)
+
+
 # --- Pub/Sub -------------------------------------------------------------------------------
 
 
-def test_every_subscription_has_a_retry_policy_and_a_dead_letter_policy():
-    subs = commands("pubsub", "subscriptions", "create") + commands(
-        "pubsub", "subscriptions", "update"
-    )
+# Subscriptions that must have a retry policy but NO dead-letter policy; every other one has both.
+NO_DEAD_LETTER_POLICY = {
+    # on_dead_letter's Eventarc subscription reads the dead-letter topic: a dead-letter policy
+    # would send its own failures back to the topic it reads, i.e. to itself, forever.
+    "on_dead_letter",
+    # The pull subscription that keeps dead letters for inspection: a dead letter of a dead
+    # letter has nowhere better to go.
+    "interlock-dead-letter-hold",
+}
+RETRY = {"--min-retry-delay": ["10s"], "--max-retry-delay": ["600s"]}
+
+
+def _retry(f: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {k: f.get(k, []) for k in RETRY}
+
+
+def test_created_subscriptions_have_a_retry_policy_and_a_dead_letter_policy():
+    subs = commands("pubsub", "subscriptions", "create")
     assert subs
-    dead_letter = topics.DEAD_LETTER
+    names = set()
     for where, words, env in subs:
         f = flags(words)
-        assert f.get("--min-retry-delay") == ["10s"], f"{where}: {words}"
-        assert f.get("--max-retry-delay") == ["600s"], f"{where}: {words}"
+        assert _retry(f) == RETRY, f"{where}: {words}"
+        (name,) = expand(words[4], env)
+        names.add(name)
         topic = [t for v in f.get("--topic", []) for t in expand(v, env)]
-        if topic == [dead_letter]:
-            continue  # the dead-letter topic's own subscription: nowhere further to go
+        if name in NO_DEAD_LETTER_POLICY:
+            assert topic == [topics.DEAD_LETTER], f"{where}: {name} reads the dead-letter topic"
+            assert "--dead-letter-topic" not in f, f"{where}: {words}"
+            continue
         assert "--dead-letter-topic" in f and "--max-delivery-attempts" in f, f"{where}: {words}"
+    assert "interlock-dead-letter-hold" in names, "the dead letters' pull subscription is gone"
+
+
+def test_each_trigger_subscription_gets_its_policies_on_dead_letter_retry_only():
+    functions = _deployed_names()
+    lib = script_env(DEPLOY / "lib.sh")
+    updated: dict[str, list[dict[str, list[str]]]] = {}
+    for words, function in script_commands("functions.sh"):
+        if command_path(words)[:3] == ("pubsub", "subscriptions", "update"):
+            assert function is not None and words[4] == "${subscription}", words
+            updated.setdefault(function, []).append(flags(words))
+    assert set(updated) == set(functions), "every function's subscription, and only those"
+    dead_letter_topic = f"projects/${{PROJECT_ID}}/topics/{topics.DEAD_LETTER}"
+    for function, alternatives in updated.items():
+        for f in alternatives:
+            assert _retry(f) == RETRY, function
+            if functions[function] in NO_DEAD_LETTER_POLICY:
+                assert "--dead-letter-topic" not in f and "--max-delivery-attempts" not in f
+                assert "--clear-dead-letter-policy" in f, f"{function}: clear it explicitly"
+            else:
+                assert [d for v in f["--dead-letter-topic"] for d in expand(v, lib)] == [
+                    dead_letter_topic
+                ], function
+                assert f["--max-delivery-attempts"] == ["${MAX_DELIVERY_ATTEMPTS}"], function
+
+
+def test_other_subscription_updates_have_a_dead_letter_policy():
+    for where, words, _ in commands("pubsub", "subscriptions", "update"):
+        if where == "functions.sh":
+            continue  # each trigger subscription, checked above
+        f = flags(words)
+        assert _retry(f) == RETRY and "--dead-letter-topic" in f, f"{where}: {words}"
 
 
 # --- IAM -----------------------------------------------------------------------------------
@@ -521,6 +708,91 @@ def test_no_project_wide_pubsub_or_secret_or_run_invoker_grant():
                 )
                 or role == "roles/pubsub.admin"
             ), f"{where}: {role} belongs on the resource"
+
+
+def _function_accounts() -> dict[str, str]:
+    """Entry point → the e-mail of the account it runs as."""
+    lib = script_env(DEPLOY / "lib.sh")
+    return {
+        entry: expand(flags(alternatives[0])["--service-account"][0], lib)[0]
+        for entry, alternatives in _deploys().items()
+    }
+
+
+def test_on_dead_letter_holds_the_ledger_and_the_decisions_topic_and_nothing_else():
+    account = _function_accounts()["on_dead_letter"]
+    held = {(c, r, role) for c, r, m, role in grants() if _account(m) == account}
+    assert held == {
+        ("projects add-iam-policy-binding", "${PROJECT_ID}", "roles/datastore.user"),
+        ("pubsub topics add-iam-policy-binding", topics.DECISIONS, "roles/pubsub.publisher"),
+    }
+
+
+def test_only_the_deciding_functions_and_pubsub_may_publish_dead_letters():
+    accounts = _function_accounts()
+    publishers = {
+        _account(m)
+        for c, r, m, role in grants()
+        if c == "pubsub topics add-iam-policy-binding"
+        and r == topics.DEAD_LETTER
+        and role == "roles/pubsub.publisher"
+    }
+    deciding = {a for entry, a in accounts.items() if entry not in NO_DEAD_LETTER_POLICY}
+    # on_dead_letter reads this topic: publishing there would feed it its own messages.
+    assert publishers == deciding | {"$(pubsub_agent)"}
+    assert accounts["on_dead_letter"] not in publishers
+
+
+def test_every_function_is_invoked_by_the_trigger_account_and_its_subscription_set_up():
+    lib = script_env(DEPLOY / "lib.sh")
+    (trigger,) = expand("${SA_TRIGGER}", lib)
+    functions = set(_deployed_names())
+    invoked = {
+        r
+        for c, r, m, role in grants()
+        if c == "functions add-invoker-policy-binding" and _account(m) == trigger
+    }
+    assert invoked == functions
+    agent_subscribes = {
+        r
+        for c, r, m, role in grants()
+        if c == "pubsub subscriptions add-iam-policy-binding"
+        and m == "serviceAccount:$(pubsub_agent)"
+        and role == "roles/pubsub.subscriber"
+    }
+    assert agent_subscribes == {f"the Eventarc subscription of {f}" for f in functions}
+
+
+def _doc_sections() -> dict[str, tuple[str, set[tuple[str, str | None]]]]:
+    """Account name → (function, {(role, topic or None)}) from docs/iam.md's function sections."""
+    out = {}
+    doc = IAM_DOC.read_text()
+    heads = list(re.finditer(r"^## (interlock-[\w-]+) \(function `([\w-]+)`\)$", doc, re.M))
+    for head, nxt in zip(heads, [*heads[1:], None], strict=True):
+        body = doc[head.end() : nxt.start() if nxt else len(doc)].split("\n## ", 1)[0]
+        rows = set()
+        for line in re.findall(r"^\|.*\|$", body, re.M)[2:]:
+            role, scope = (c.strip() for c in line.strip("|").split("|")[:2])
+            topic = re.search(r"topic `([\w-]+)`", scope)
+            rows.add((_normalise(role), topic.group(1) if topic else None))
+        out[head.group(1)] = (head.group(2), rows)
+    return out
+
+
+def test_each_function_account_section_of_iam_md_lists_exactly_its_grants():
+    names = {entry: name for name, entry in _deployed_names().items()}
+    sections = _doc_sections()
+    accounts = _function_accounts()
+    assert {a.split("@")[0] for a in accounts.values()} == set(sections)
+    for entry, account in accounts.items():
+        function, documented = sections[account.split("@")[0]]
+        assert function == names[entry], f"docs/iam.md: {account} runs {names[entry]}"
+        granted = {
+            (role, r if c == "pubsub topics add-iam-policy-binding" else None)
+            for c, r, m, role in grants()
+            if _account(m) == account
+        }
+        assert documented == granted, f"docs/iam.md, section of {account}"
 
 
 # --- the installed Google Cloud CLI --------------------------------------------------------

@@ -74,7 +74,13 @@ def validated(ce_type: str, payload: Any) -> Any:
 
 
 def send(
-    ce_type: str, value: Any, *, to: str | None, project_arg: str | None, topic: str | None
+    ce_type: str,
+    value: Any,
+    *,
+    to: str | None,
+    project_arg: str | None,
+    topic: str | None,
+    echo: bool = True,
 ) -> None:
     from interlock.adapters.pubsub import payload_message, topic_path
 
@@ -82,7 +88,7 @@ def send(
     event_id = uuid.uuid4().hex
     source = f"//interlock/cli/{caller(None) or 'unknown'}"
     if to:
-        _post(to, ce_type, source, event_id, now, codec.encode(value))
+        _post(to, ce_type, source, event_id, now, codec.encode(value), echo)
         return
     from interlock.adapters.pubsub import PubSubEventBus
 
@@ -94,10 +100,13 @@ def send(
         )
     except Exception as err:
         fail(f"publish to {path} failed: {err}")
-    print(f"published {ce_type} id={event_id} to {path} (message {message_id})")
+    if echo:
+        print(f"published {ce_type} id={event_id} to {path} (message {message_id})")
 
 
-def _post(url: str, ce_type: str, source: str, event_id: str, now: datetime, data: Any) -> None:
+def _post(
+    url: str, ce_type: str, source: str, event_id: str, now: datetime, data: Any, echo: bool
+) -> None:
     if not url.startswith(("http://", "https://")):
         fail(f"--to {url!r}: expected an http:// or https:// function URL")
     event = {
@@ -110,7 +119,8 @@ def _post(url: str, ce_type: str, source: str, event_id: str, now: datetime, dat
     )  # fmt: skip
     try:
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (user-given URL)
-            print(f"posted {ce_type} id={event_id} to {url}: HTTP {response.status}")
+            if echo:
+                print(f"posted {ce_type} id={event_id} to {url}: HTTP {response.status}")
     except urllib.error.HTTPError as err:
         fail(f"{url} answered HTTP {err.code}: {err.read()[:500].decode(errors='replace')}")
     except (urllib.error.URLError, OSError) as err:

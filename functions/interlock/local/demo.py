@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,13 +161,19 @@ class Demo:
             ce_type = TYPE_OF[ModelObserved]
             value = validated(ce_type, codec.encode(obs))
             to = None if self.info.pubsub else self.info.functions["on_model_observed"]
-            send(ce_type, value, to=to, project_arg=self.info.project, topic=None)
+            send(ce_type, value, to=to, project_arg=self.info.project, topic=None, echo=False)
 
     def row(self, event: str, outcome: Outcome, since: datetime) -> None:
         latency = (outcome.decided_at - since).total_seconds()
-        effect = outcome.effects[-1] if outcome.effects else "-"
+        # The traffic line says what users now get; the DAG line what started.
+        moves = [e for e in outcome.effects if e.startswith(("traffic", "DAG"))] or list(
+            outcome.effects
+        )
+        effect = moves[0] if moves else "-"
         self.t.rows.append(Row(event, outcome.kind, effect, latency))
-        self.t.say(f"  → {outcome.kind}: {outcome.reasons[-1] if outcome.reasons else ''}")
+        # A rejection's first reason is the failing rule; elsewhere the last one is the move made.
+        reason = outcome.reasons[0 if outcome.kind == "rejected" else -1] if outcome.reasons else ""
+        self.t.say(f"  → {outcome.kind}: {reason}")
 
     def step_observe(
         self, version: str, healthy: bool, count: int, kind: str, label: str
@@ -183,7 +188,7 @@ class Demo:
 
     # -- the scenario ----------------------------------------------------------------------
     def run(self) -> None:
-        day1 = self.make_data("day1.csv", "--rows", "60", "--noise", "0.3", "--seed", "1")
+        day1 = self.make_data("day1.csv", "--rows", "60", "--noise", "0.3", "--seed", "3")
         day2 = self.make_data("day2.csv", "--rows", "350", "--seed", "2")
         v1 = self.land_and_train(day1, "v1")
         if v1.kind != "promoted":
@@ -203,7 +208,7 @@ class Demo:
 
 def summary(rows: list[Row]) -> str:
     widths = (32, 12, 58)
-    lines = [f"{'event':<{widths[0]}} {'decision':<{widths[1]}} {'effect':<{widths[2]}} latency"]
+    lines = [f"{'event':<{widths[0]}} {'decision':<{widths[1]}} {'effect':<{widths[2]}} after"]
     lines.append("-" * (sum(widths) + 12))
     for r in rows:
         effect = r.effect if len(r.effect) <= widths[2] else r.effect[: widths[2] - 1] + "…"
@@ -234,7 +239,5 @@ def run_demo(root: str) -> int:
         stack.stop()
     print()
     print(summary(timeline.rows))
-    timeline.say(
-        f"demo complete: every step happened (run id {uuid.uuid4().hex[:6]}); no process left running"
-    )
+    timeline.say("demo complete: every step happened; every process it started is stopped")
     return 0

@@ -1,0 +1,28 @@
+"""The demo scenario as a test: the real DAG trains v1 and v2 in the real Airflow, interlock
+promotes through the canary, predictions switch, degraded live metrics roll back to v1."""
+
+from __future__ import annotations
+
+import pytest
+
+from interlock.local.demo import Demo, Timeline
+from interlock.local.stack import LocalStack
+
+from .leftovers import processes_under
+
+
+@pytest.mark.slow
+def test_whole_loop_promotes_canaries_and_rolls_back_with_predictions_switching(tmp_path, capsys):
+    root = tmp_path / "demo"
+    timeline = Timeline()
+    stack = LocalStack(root, progress=timeline.say)
+    try:
+        info = stack.start()
+        Demo(stack, info, timeline).run()  # raises StepFailed naming the step that did not happen
+    finally:
+        stack.stop()
+    kinds = [row.decision for row in timeline.rows]
+    assert kinds == ["triggered", "promoted", "triggered", "promoted", "advanced", "promoted", "rolled_back"]
+    out = capsys.readouterr().out
+    assert "served by v1: 40" in out and "served by v2: 40" in out
+    assert processes_under(root) == []
