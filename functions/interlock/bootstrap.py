@@ -17,6 +17,7 @@ Environment (all optional except where the path needs it):
   AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  Airflow 3 login; none → Google auth
   INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
   INTERLOCK_LEASE_TTL_S       per-model lease (default 540 s: a function's longest run)
+  INTERLOCK_LEASE_WAIT_S      how long to wait for a busy model before asking for redelivery (20 s)
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from interlock import topics
 from interlock.core.errors import PermanentError
-from interlock.handlers import LEASE_TTL_S, Handler, Ports, Topics
+from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Ports, Topics
 from interlock.policy_file import read_policy
 from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, TrafficRouter
 
@@ -95,8 +96,15 @@ def build(env: Mapping[str, str]) -> Handler:
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
     ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
     lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
+    lease_wait_s = float(env.get("INTERLOCK_LEASE_WAIT_S", LEASE_WAIT_S))
     return Handler(
-        policy, ports, names, _now, source=f"//interlock/{project}", lease_ttl_s=lease_ttl_s
+        policy,
+        ports,
+        names,
+        _now,
+        source=f"//interlock/{project}",
+        lease_ttl_s=lease_ttl_s,
+        lease_wait_s=lease_wait_s,
     )
 
 

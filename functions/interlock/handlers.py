@@ -11,6 +11,8 @@ import base64
 import binascii
 import hashlib
 import json
+import random
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from interlock.ports import (
 # As long as a function may run (540 s for event-driven gen2): a slow decision never outlives
 # its lock on the model; a crashed one frees it at the latest when its time would have run out.
 LEASE_TTL_S = 540.0
+LEASE_WAIT_S = 20.0
 _EMPTY_STATE = ModelState()
 
 
@@ -117,6 +120,7 @@ class Handler:
         clock: Callable[[], datetime],
         source: str = "//interlock/functions",
         lease_ttl_s: float = LEASE_TTL_S,
+        lease_wait_s: float = LEASE_WAIT_S,
     ) -> None:
         self.policy = policy
         self.ports = ports
@@ -124,6 +128,7 @@ class Handler:
         self.clock = clock
         self.source = source
         self.lease_ttl_s = lease_ttl_s
+        self.lease_wait_s = lease_wait_s
 
     # -- the one public path -------------------------------------------------------------
     def handle(self, event: Inbound, original: Message | None = None) -> Outcome:
@@ -214,8 +219,7 @@ class Handler:
         self.policy.model(model)  # unknown model: permanent, before taking any lease
         ledger = self.ports.ledger
         holder = uuid.uuid4().hex
-        if not ledger.acquire(model, holder, self.lease_ttl_s, self.clock()):
-            raise TransientError(f"model {model} is busy with another decision; retrying")
+        self._acquire(model, holder)
         try:
             snapshot = ledger.load(model)
             now = self.clock()
@@ -231,6 +235,17 @@ class Handler:
             return outcome
         finally:
             ledger.release(model, holder)
+
+    def _acquire(self, model: str, holder: str) -> None:
+        """Wait a little for a busy model (decisions take well under a second) before asking
+        Pub/Sub to redeliver: contention resolves here instead of through redelivery backoff."""
+        deadline = time.monotonic() + self.lease_wait_s
+        pause = 0.05
+        while not self.ports.ledger.acquire(model, holder, self.lease_ttl_s, self.clock()):
+            if time.monotonic() >= deadline:
+                raise TransientError(f"model {model} is busy with another decision; retrying")
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.5)
 
     def _apply(self, effects: tuple[Effect, ...], event: Inbound, key: str) -> tuple[str, ...]:
         done: list[str] = []

@@ -32,8 +32,22 @@ class DagTrigger(Protocol):
         """Create the run, or return the existing one when `run_id` exists with the same conf.
 
         An existing run with a different conf is a PermanentError (two events claim one key).
+        `event_id` is provenance (which delivery started the run), not identity: ignored there.
         """
         ...
+
+
+PROVENANCE_KEYS = frozenset({"event_id"})
+
+
+def same_run_conf(a: Mapping[str, object], b: Mapping[str, object]) -> bool:
+    """Whether two confs ask for the same run: equal after a JSON round trip, provenance aside."""
+    import json
+
+    def norm(conf: Mapping[str, object]) -> object:
+        return json.loads(json.dumps({k: v for k, v in conf.items() if k not in PROVENANCE_KEYS}))
+
+    return norm(a) == norm(b)
 
 
 @dataclass(frozen=True)

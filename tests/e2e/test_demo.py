@@ -22,7 +22,15 @@ def test_whole_loop_promotes_canaries_and_rolls_back_with_predictions_switching(
     finally:
         stack.stop()
     kinds = [row.decision for row in timeline.rows]
-    assert kinds == ["triggered", "promoted", "triggered", "promoted", "advanced", "promoted", "rolled_back"]
+    assert kinds == [
+        "triggered",
+        "promoted",
+        "triggered",
+        "promoted",
+        "advanced",
+        "promoted",
+        "rolled_back",
+    ]
     out = capsys.readouterr().out
     assert "served by v1: 40" in out and "served by v2: 40" in out
     assert processes_under(root) == []

@@ -112,3 +112,13 @@ def test_missing_registry_version_is_permanent_and_traffic_unchanged():
     assert outcome.kind == "dead_lettered"
     assert w.traffic() == {"churn-v1": 100}
     assert w.router.get_traffic(SERVICE)
+
+
+def test_second_notification_of_the_same_generation_reuses_the_run_when_only_provenance_differs():
+    w = World()
+    landed = DataLanded(bucket="landing", name="churn/b.csv", generation=9)
+    w.handler.handle(inbound(landed, "notification-1"))
+    fresh = World(dags=w.dags)  # same Airflow, a ledger that never saw the first decision
+    outcome = fresh.handler.handle(inbound(landed, "notification-2"))
+    assert outcome.kind == "triggered" and "already existed" in outcome.effects[0]
+    assert len(w.dags.runs) == 1

@@ -43,7 +43,7 @@ class World:
             router=lambda: self.router,
         )
         self.handler = Handler(
-            policy(), ports, Topics("decisions", "dead-letter"), lambda: self.now
+            policy(), ports, Topics("decisions", "dead-letter"), lambda: self.now, lease_wait_s=0.2
         )
 
     def traffic(self) -> dict[str, int]:

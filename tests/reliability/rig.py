@@ -43,7 +43,7 @@ def reliability_policy() -> dict[str, Any]:
         model["service"] = f"projects/{PROJECT}/locations/{REGION}/services/{name}"
         model["canary"].update(hold_windows=1, min_samples=10)
         model["guard"].update(
-            breaches=2, of_windows=3, min_samples=10, cooldown="0s", max_rollbacks=2
+            breaches=3, of_windows=4, min_samples=10, cooldown="0s", max_rollbacks=2
         )
         models.append(model)
     base["models"] = models
@@ -72,10 +72,15 @@ FIGURES = Figures()
 
 
 class Rig:
-    def __init__(self, root: Path, airflow_url_override: str | None = None) -> None:
+    def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        self.root = root
         (root / "policy.yaml").write_text(yaml.safe_dump(reliability_policy()))
-        overrides = {"INTERLOCK_LEASE_TTL_S": "4"}
+        from .faulty_proxy import FaultyProxy
+
+        # Functions reach Airflow through a proxy that can fail on demand; upstream set at start.
+        self.airflow_proxy = FaultyProxy("http://127.0.0.1:1")
+        overrides = {"INTERLOCK_LEASE_TTL_S": "4", "INTERLOCK_AIRFLOW_URL": self.airflow_proxy.url}
         self.stack = LocalStack(
             root / "stack", policy=root / "policy.yaml", dags=REPO / "tests" / "data" / "dags",
             progress=lambda _: None, function_overrides=overrides,
@@ -86,6 +91,7 @@ class Rig:
 
     def start(self) -> None:
         self.stack.start()
+        self.airflow_proxy.upstream = self.stack.info.airflow
         self.bus = PubSubEventBus(PROJECT)
         self.ledger = SqliteLedger(self.stack.info.ledger.removeprefix("sqlite:"))
         for name in MODELS:
@@ -95,6 +101,7 @@ class Rig:
 
     def stop(self) -> None:
         self.stack.stop()
+        self.airflow_proxy.close()
 
     # -- the stand-in ----------------------------------------------------------------------
     def _standin(self, method: str, path: str, body: Any = None) -> Any:
@@ -203,7 +210,9 @@ class Rig:
             time.sleep(0.3)
         found = {k: o for k in keys if (o := self.outcome(k)) is not None}
         fresh = [k for k in dict.fromkeys(keys) if k not in self._counted]
-        FIGURES.final.setdefault(scenario, Counter()).update(found[k].kind for k in fresh if k in found)
+        FIGURES.final.setdefault(scenario, Counter()).update(
+            found[k].kind for k in fresh if k in found
+        )
         FIGURES.lost[scenario] += sum(1 for k in fresh if k not in found)
         self._counted.update(fresh)
         return found

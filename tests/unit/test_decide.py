@@ -150,3 +150,11 @@ def test_decide_refuses_unknown_model_and_outcome_payloads():
 def test_model_of_names_the_model_for_stateful_events_only():
     assert model_of(inbound(evaluated())) == "churn"
     assert model_of(inbound(LANDED)) is None
+
+
+def test_decide_reports_an_invalid_request_as_invalid_even_when_it_is_old():
+    old = TriggerRequested(
+        request_id="r", pipeline="churn-training", object_uri="gs://other/churn/a.csv#1"
+    )
+    with pytest.raises(PermanentError, match="not pipeline churn-training's bucket"):
+        decide(inbound(old, when=NOW - timedelta(days=9)), policy(), ModelState(), NOW)

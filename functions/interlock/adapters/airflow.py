@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from interlock.core.errors import PermanentError, TransientError
-from interlock.ports import DagRun
+from interlock.ports import DagRun, same_run_conf
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ class AirflowDagTrigger:
             raise self._error("read a run", dag_id, status, headers, data)
         run = self._dag_run(dag_id, run_id, data, created=False)
         # Compare as JSON: a tuple we send comes back as a list.
-        if json.loads(json.dumps(dict(conf))) != run.conf:
+        if not same_run_conf(conf, run.conf):
             raise PermanentError(
                 "run_id",
                 f"run {run_id!r} of DAG {dag_id!r} already exists with a different conf",

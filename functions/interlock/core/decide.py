@@ -36,13 +36,15 @@ def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> 
     model = model_of(event)
     if model is not None:
         policy.model(model)  # an unknown model is a permanent error, whatever the event's age
+    # A request outside the policy is invalid whatever its age: say so, rather than "expired".
+    triggered = manual.trigger(p, policy) if isinstance(p, TriggerRequested) else None
     expired = expiry(event, policy, now)
     if expired is not None:
         return Decision("expired", model or event.type, (expired,))
+    if triggered is not None:
+        return triggered
     if isinstance(p, DataLanded):
         return route.route(p, policy, event.id, event.time or p.time_created)
-    if isinstance(p, TriggerRequested):
-        return manual.trigger(p, policy)
     if isinstance(p, ModelEvaluated):
         return gate.gate(p, state, policy.model(p.model), now)
     if isinstance(p, ModelObserved):

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from interlock.core.errors import PermanentError, TransientError
-from interlock.ports import DagRun
+from interlock.ports import DagRun, same_run_conf
 
 
 class FakeDagTrigger:
@@ -32,7 +32,7 @@ class FakeDagTrigger:
             run = DagRun(dag_id=dag_id, run_id=run_id, state="queued", conf=stored, created=True)
             self.runs[(dag_id, run_id)] = run
             return run
-        if existing.conf != stored:
+        if not same_run_conf(existing.conf, stored):
             raise PermanentError(
                 "run_id", f"run {run_id!r} of DAG {dag_id!r} already exists with a different conf"
             )

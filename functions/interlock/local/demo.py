@@ -202,7 +202,7 @@ class Demo:
         self.expect_served({"v1": 50, "v2": 50})
         self.step_observe("2", True, 2, "promoted", "model.observed v2 x2 healthy")
         self.expect_served({"v2": 100})
-        self.step_observe("2", False, 2, "rolled_back", "model.observed v2 x2 degraded")
+        self.step_observe("2", False, 3, "rolled_back", "model.observed v2 x3 degraded")
         self.expect_served({"v1": 100})
 
 
