@@ -13,7 +13,8 @@ help:
 	@echo "make unit        the pure core's table tests with branch coverage"
 	@echo "make schemas     regenerate events/schemas and the catalogue tables from the core types"
 	@echo "make bench       cold-start benchmarks, as ratios to a hello-world function"
-	@echo "make demo        the whole loop on this machine"
+	@echo "make demo        the whole loop on this machine (data → DAG → canary → rollback)"
+	@echo "make reliability the fault and bad-input suite at full size, with its figures"
 	@echo "make clean       remove venvs and local state"
 
 $(BIN)/.installed: pyproject.toml
@@ -48,8 +49,16 @@ unit: install
 test: install install-airflow lint unit
 	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/pytest tests -q --ignore=tests/unit
 
-bench: install
-	$(BIN)/python benchmarks/cold_start.py
+bench: install install-airflow
+	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/python benchmarks/cold_start.py
+
+demo: install install-airflow
+	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/interlock demo
+
+# Full size: 52 crash-and-redeliver rounds, 195 generated poison messages (make test runs 1/13).
+reliability: install install-airflow
+	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_RELIABILITY_SCALE=13 \
+		$(BIN)/pytest tests/reliability -q
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .interlock

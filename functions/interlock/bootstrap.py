@@ -18,6 +18,7 @@ Environment (all optional except where the path needs it):
   INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
   INTERLOCK_LEASE_TTL_S       per-model lease (default 540 s: a function's longest run)
   INTERLOCK_LEASE_WAIT_S      how long to wait for a busy model before asking for redelivery (20 s)
+  INTERLOCK_RETRY_BUDGET_S    in-process retries of a transient failure before redelivery (60 s)
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from interlock import topics
 from interlock.core.errors import PermanentError
-from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Ports, Topics
+from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, RETRY_BUDGET_S, Handler, Ports, Topics
 from interlock.policy_file import read_policy
 from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, TrafficRouter
 
@@ -97,6 +98,7 @@ def build(env: Mapping[str, str]) -> Handler:
     ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
     lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
     lease_wait_s = float(env.get("INTERLOCK_LEASE_WAIT_S", LEASE_WAIT_S))
+    retry_budget_s = float(env.get("INTERLOCK_RETRY_BUDGET_S", RETRY_BUDGET_S))
     return Handler(
         policy,
         ports,
@@ -105,6 +107,7 @@ def build(env: Mapping[str, str]) -> Handler:
         source=f"//interlock/{project}",
         lease_ttl_s=lease_ttl_s,
         lease_wait_s=lease_wait_s,
+        retry_budget_s=retry_budget_s,
     )
 
 

@@ -48,6 +48,8 @@ from interlock.ports import (
 # its lock on the model; a crashed one frees it at the latest when its time would have run out.
 LEASE_TTL_S = 540.0
 LEASE_WAIT_S = 20.0
+# In-process retries of one effect; well inside a function's 540 s, beyond a typical blip.
+RETRY_BUDGET_S = 60.0
 _EMPTY_STATE = ModelState()
 
 
@@ -121,6 +123,7 @@ class Handler:
         source: str = "//interlock/functions",
         lease_ttl_s: float = LEASE_TTL_S,
         lease_wait_s: float = LEASE_WAIT_S,
+        retry_budget_s: float = RETRY_BUDGET_S,
     ) -> None:
         self.policy = policy
         self.ports = ports
@@ -129,6 +132,7 @@ class Handler:
         self.source = source
         self.lease_ttl_s = lease_ttl_s
         self.lease_wait_s = lease_wait_s
+        self.retry_budget_s = retry_budget_s
 
     # -- the one public path -------------------------------------------------------------
     def handle(self, event: Inbound, original: Message | None = None) -> Outcome:
@@ -251,13 +255,38 @@ class Handler:
         done: list[str] = []
         for effect in effects:
             try:
-                done.append(self._apply_one(effect))
+                done.append(self._retrying(effect))
             except PermanentError as err:
                 if done:
                     # Effects already applied stay visible in the dead-letter record.
                     raise _PartialFailure(err, tuple(done)) from err
                 raise
         return tuple(done)
+
+    def _retrying(self, effect: Effect) -> str:
+        """Retry a transient failure here, with backoff, within a budget; then let Pub/Sub.
+
+        Effects are idempotent, so a retry is safe. Short outages then never reach Pub/Sub,
+        whose push delivery slows down for an endpoint that keeps failing.
+        """
+        deadline = time.monotonic() + self.retry_budget_s
+        pause = 0.5
+        while True:
+            try:
+                return self._apply_one(effect)
+            except TransientError as err:
+                wait = max(pause, err.retry_after_s or 0.0) * (0.8 + 0.4 * random.random())
+                if time.monotonic() + wait > deadline:
+                    raise
+                log(
+                    "WARNING",
+                    "transient failure, retrying",
+                    effect=effect.describe(),
+                    reason=err.reason,
+                    wait_s=round(wait, 2),
+                )
+                time.sleep(wait)
+                pause = min(pause * 2, 8.0)
 
     def _apply_one(self, effect: Effect) -> str:
         if isinstance(effect, TriggerDag):

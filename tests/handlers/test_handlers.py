@@ -122,3 +122,20 @@ def test_second_notification_of_the_same_generation_reuses_the_run_when_only_pro
     outcome = fresh.handler.handle(inbound(landed, "notification-2"))
     assert outcome.kind == "triggered" and "already existed" in outcome.effects[0]
     assert len(w.dags.runs) == 1
+
+
+def test_short_outage_is_retried_in_process_and_applied_once():
+    w = World(retry_budget_s=10)
+    w.handler.handle(inbound(evaluation("1")))
+    w.router.fail_next(TransientError("Cloud Run 503", retry_after_s=0.1), times=2)
+    outcome = w.handler.handle(inbound(evaluation("2")))
+    assert outcome.kind == "promoted"
+    assert w.traffic() == {"churn-v1": 90, "churn-v2": 10}
+
+
+def test_outage_longer_than_the_budget_is_left_to_pubsub_redelivery():
+    w = World(retry_budget_s=0.3)
+    w.dags.unavailable = True
+    with pytest.raises(TransientError):
+        w.handler.handle(inbound(DataLanded(bucket="landing", name="churn/c.csv", generation=1)))
+    assert w.ledger.outcomes() == []

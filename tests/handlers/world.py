@@ -28,6 +28,7 @@ class World:
     registry: FakeModelRegistry = field(default_factory=FakeModelRegistry)
     router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)
     now: datetime = NOW
+    retry_budget_s: float = 0.0
 
     def __post_init__(self) -> None:
         for v in range(1, 6):
@@ -43,7 +44,12 @@ class World:
             router=lambda: self.router,
         )
         self.handler = Handler(
-            policy(), ports, Topics("decisions", "dead-letter"), lambda: self.now, lease_wait_s=0.2
+            policy(),
+            ports,
+            Topics("decisions", "dead-letter"),
+            lambda: self.now,
+            lease_wait_s=0.2,
+            retry_budget_s=self.retry_budget_s,
         )
 
     def traffic(self) -> dict[str, int]:

@@ -80,7 +80,12 @@ class Rig:
 
         # Functions reach Airflow through a proxy that can fail on demand; upstream set at start.
         self.airflow_proxy = FaultyProxy("http://127.0.0.1:1")
-        overrides = {"INTERLOCK_LEASE_TTL_S": "4", "INTERLOCK_AIRFLOW_URL": self.airflow_proxy.url}
+        overrides = {
+            "INTERLOCK_LEASE_TTL_S": "4",
+            # Enough to ride out the injected outages in-process; persistent ones reach Pub/Sub.
+            "INTERLOCK_RETRY_BUDGET_S": "8",
+            "INTERLOCK_AIRFLOW_URL": self.airflow_proxy.url,
+        }
         self.stack = LocalStack(
             root / "stack", policy=root / "policy.yaml", dags=REPO / "tests" / "data" / "dags",
             progress=lambda _: None, function_overrides=overrides,
@@ -159,7 +164,9 @@ class Rig:
         service = self.state()["services"][
             f"projects/{PROJECT}/locations/{REGION}/services/{model}"
         ]
-        return {t["revision"]: t["percent"] for t in service["traffic"] or [] if t.get("percent")}
+        # The statuses name the revision even where the request said LATEST.
+        statuses = service["trafficStatuses"] or []
+        return {t["revision"]: t["percent"] for t in statuses if t.get("percent")}
 
     def aliases(self, model: str) -> dict[str, str]:
         return {alias: v for v, aliases in self.versions(model).items() for alias in aliases}
