@@ -140,12 +140,18 @@ class Demo:
         self.row(f"model.evaluated ({label})", evaluated, since)
         return evaluated
 
-    def observe(self, version: str, healthy: bool, count: int) -> None:
-        """Publish live windows for the revision serving `version`, as monitoring would."""
+    def observe(self, version: str, healthy: bool, count: int) -> list[Outcome]:
+        """Publish live windows for the revision serving `version`, as monitoring would: one
+        after another, each decided before the next (Pub/Sub may reorder ones sent together)."""
+        from interlock.adapters.ledger_sqlite import SqliteLedger
         from interlock.cli.publish import send, validated
         from interlock.core import codec
+        from interlock.core.decision import idempotency_key
         from interlock.core.events import TYPE_OF
+        from interlock.core.inbound import Inbound
 
+        ledger = SqliteLedger(self.info.ledger.removeprefix("sqlite:"))
+        decided = []
         for _ in range(count):
             self.minute += 1
             end = datetime.now(UTC) - timedelta(seconds=30) + timedelta(milliseconds=self.minute)
@@ -159,9 +165,24 @@ class Demo:
                 window_start=end - timedelta(minutes=1), window_end=end, sample_count=120, metrics=metrics,
             )  # fmt: skip
             ce_type = TYPE_OF[ModelObserved]
-            value = validated(ce_type, codec.encode(obs))
             to = None if self.info.pubsub else self.info.functions["on_model_observed"]
-            send(ce_type, value, to=to, project_arg=self.info.project, topic=None, echo=False)
+            send(
+                ce_type,
+                validated(ce_type, codec.encode(obs)),
+                to=to,
+                project_arg=self.info.project,
+                topic=None,
+                echo=False,
+            )
+            key = idempotency_key(Inbound(id="-", type=ce_type, source="-", time=None, payload=obs))
+            deadline = time.monotonic() + STEP_TIMEOUT_S
+            while (outcome := ledger.get(key)) is None:
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"no decision for the window ending {end:%H:%M:%S}")
+                time.sleep(0.2)
+            self.seen.add(outcome.decision_id)
+            decided.append(outcome)
+        return decided
 
     def row(self, event: str, outcome: Outcome, since: datetime) -> None:
         latency = (outcome.decided_at - since).total_seconds()
@@ -181,10 +202,13 @@ class Demo:
         since = datetime.now(UTC) - timedelta(seconds=1)
         state = "healthy" if healthy else "degraded"
         self.t.say(f"live metrics: {count} {state} window(s) for v{version}")
-        self.observe(version, healthy, count)
-        outcome = self.wait_outcome(kind, lambda o: o.kind == kind, since)
-        self.row(label, outcome, since)
-        return outcome
+        last = self.observe(version, healthy, count)[-1]
+        if last.kind != kind:
+            raise StepFailed(
+                f"expected {kind} after the last window, got {last.kind}: {last.reasons}"
+            )
+        self.row(label, last, since)
+        return last
 
     # -- the scenario ----------------------------------------------------------------------
     def run(self) -> None:
