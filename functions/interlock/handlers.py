@@ -225,6 +225,10 @@ class Handler:
         holder = uuid.uuid4().hex
         self._acquire(model, holder)
         try:
+            # A concurrent delivery of the same event may have decided while we waited.
+            prior = ledger.get(key)
+            if prior is not None:
+                return prior
             snapshot = ledger.load(model)
             now = self.clock()
             decision = decide(event, self.policy, snapshot.state, now)

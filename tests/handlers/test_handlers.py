@@ -139,3 +139,14 @@ def test_outage_longer_than_the_budget_is_left_to_pubsub_redelivery():
     with pytest.raises(TransientError):
         w.handler.handle(inbound(DataLanded(bucket="landing", name="churn/c.csv", generation=1)))
     assert w.ledger.outcomes() == []
+
+
+def test_delivery_that_waited_for_the_lease_returns_the_decision_its_twin_made():
+    w = World()
+    first = w.handler.handle(inbound(evaluation("1"), "m1"))
+    # As if this delivery had passed the "seen before?" check just before its twin committed.
+    outcome = w.handler._stateful(
+        inbound(evaluation("1"), "m2"), "evaluated:churn:1:run-1", "churn"
+    )
+    assert outcome == first
+    assert [o.kind for o in w.ledger.outcomes()] == ["promoted"]
