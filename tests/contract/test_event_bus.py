@@ -11,8 +11,7 @@ import base64
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from interlock.core.events import PUBSUB_PUBLISHED, Outcome
 from interlock.local.emulators import Emulator
 from interlock.local.processes import HOST, ServiceProcess, port_is_free, wait_until
 from tests.fixtures.emulators import emulator_port
+from tests.fixtures.waiting import wait_for
 
 ECHO_SOURCE = Path(__file__).parent.parent / "data" / "echo_function.py"
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
@@ -89,18 +89,8 @@ def bus(pubsub_project: str) -> Iterator[PubSubEventBus]:
     client.close()
 
 
-def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not seen within {timeout_s:.0f}s")
-
-
 def pull_one(admin: PubSubAdmin, subscription: str, timeout_s: float = 10) -> Pulled:
-    found = eventually(lambda: admin.pull(subscription), timeout_s, f"a message on {subscription}")
+    found = wait_for(lambda: admin.pull(subscription), timeout_s, f"a message on {subscription}")
     assert len(found) == 1
     return found[0]
 
@@ -176,7 +166,7 @@ class TestPubSubEventBus:
         msg = cloudevent_message(EVALUATED, "//interlock/test", "ev-5", T0, sample())
         message_id = bus.publish("evaluated", msg)
 
-        (event,) = eventually(lambda: functions.deliveries(message_id), 15, "the pushed event")
+        (event,) = wait_for(lambda: functions.deliveries(message_id), 15, "the pushed event")
         assert event["type"] == PUBSUB_PUBLISHED
         assert (
             event["source"] == f"//pubsub.googleapis.com/projects/{pubsub_project}/topics/evaluated"

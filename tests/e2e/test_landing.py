@@ -13,6 +13,7 @@ from interlock import topics
 from interlock.local.emulators import pubsub_unavailable
 from interlock.local.stack import LocalStack, land
 from tests.fixtures.components import require
+from tests.fixtures.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,16 +36,6 @@ def stack(tmp_path_factory):
         yield local
     finally:
         local.stop()
-
-
-def wait_for(check, timeout_s=60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError("condition not met in time")
 
 
 def test_notification_starts_one_dag_run_with_pinned_object_when_published_twice(stack, tmp_path):

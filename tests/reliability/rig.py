@@ -26,6 +26,7 @@ from interlock.core.inbound import Inbound
 from interlock.local.stack import PROJECT, REGION, LocalStack
 from interlock.ports import Message
 from interlock.topics import topic_for
+from tests.fixtures.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = ("dup", "manual", "kill", "cloudrun", "order", "race", "guard", "cap", "poison")
@@ -269,13 +270,3 @@ class Rig:
             model=model, revision=f"{model}-v{version}", version=version,
             window_start=end - timedelta(minutes=1), window_end=end, sample_count=100, metrics=metrics,
         )  # fmt: skip
-
-
-def wait_for(check: Any, timeout_s: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout_s:.0f}s")

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from interlock.core.events import PromoteRequested
+from interlock.core.events import PromoteRequested, RollbackRequested
 
 from .conftest import SCALE
 from .rig import FIGURES, Rig, wait_for
@@ -89,18 +89,21 @@ def test_handler_killed_mid_effect_converges_after_redelivery(rig: Rig):
     rig.settle(scenario)
     # Slow Cloud Run writes widen the window in which a kill lands mid-effect.
     rig.fault(match="PATCH /v2/", latency_s=0.4)
-    version = 1
-    for _ in range(kills):
-        version = version % 11 + 2 if version < 12 else 2
-        if version <= 1 or rig.ledger.load("kill").state.champion.version == str(version):
-            continue
-        key = rig.publish(scenario, rig.evaluation("kill", version))
+    for i in range(kills):
+        # Every round has effects: a forced promotion (deploy, traffic, alias) or a rollback.
+        if i % 2 == 0:
+            request: object = PromoteRequested(request_id=f"k-{uuid.uuid4().hex[:10]}", model="kill",
+                                               version=str(2 + (i // 2) % 11), force=True)  # fmt: skip
+        else:
+            request = RollbackRequested(request_id=f"k-{uuid.uuid4().hex[:10]}", model="kill")
+        key = rig.publish(scenario, request)
         time.sleep(rng.uniform(0.05, 1.2))
-        rig.stack.kill_function("on_model_evaluated")
-        rig.stack.restart_function("on_model_evaluated")
+        rig.stack.kill_function("on_request")
+        rig.stack.restart_function("on_request")
         wait_for(lambda key=key: rig.outcome(key), 60, f"a final state for {key}")
         rig.check_serving("kill")
     rig.clear_faults()
     outcomes = rig.settle(scenario)
     assert len(outcomes) == len({s.key for s in rig.sent[scenario]})
+    assert sum(o.kind in ("promoted", "rolled_back") for o in outcomes.values()) >= kills // 2
     rig.reconcile(scenario)

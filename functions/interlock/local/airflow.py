@@ -249,9 +249,13 @@ class LocalAirflow:
 
     def list_runs(self, dag_id: str) -> list[Mapping[str, Any]]:
         """Every run of `dag_id`, straight from the REST API (for assertions in tests)."""
-        path = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns?limit=100"
-        runs: list[Mapping[str, Any]] = self._get_json(path)["dag_runs"]
-        return runs
+        base = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns?limit=100&order_by=run_after"
+        runs: list[Mapping[str, Any]] = []
+        while True:  # the API pages at 100
+            page = self._get_json(f"{base}&offset={len(runs)}")
+            runs.extend(page["dag_runs"])
+            if not page["dag_runs"] or len(runs) >= page["total_entries"]:
+                return runs
 
     def _signal_leaders(self) -> None:
         for service in self.services:
