@@ -35,8 +35,8 @@ $(AIRFLOW_VENV)/.installed:
 install-airflow: $(AIRFLOW_VENV)/.installed
 
 lint: install
-	$(BIN)/ruff check functions tests benchmarks dags
-	$(BIN)/ruff format --check functions tests benchmarks dags
+	$(BIN)/ruff check functions devstack tests benchmarks dags
+	$(BIN)/ruff format --check functions devstack tests benchmarks dags
 	$(BIN)/mypy
 	$(BIN)/python -m interlock.contract --check events/schemas --readme events/README.md
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO / "functions"))
 
 from interlock.core.codec import encode, format_time  # noqa: E402
 from interlock.core.events import TYPE_OF, ModelEvaluated, ModelObserved, RollbackRequested  # noqa: E402
-from interlock.local.processes import HOST, ServiceProcess, free_port  # noqa: E402
-from interlock.local.stack import PROJECT, REGION, LocalStack  # noqa: E402
+from interlock_dev.processes import HOST, ServiceProcess, free_port  # noqa: E402
+from interlock_dev.stack import PROJECT, REGION, LocalStack  # noqa: E402
 
 HELLO = REPO / "benchmarks" / "hello_main.py"
 

@@ -1,7 +1,7 @@
 """Ports layer: what the handlers need from the outside world, as Protocols over core types.
 
 Adapters implement these against real services (Airflow, Vertex AI, Cloud Run, Pub/Sub,
-Firestore/SQLite); `interlock.fakes` implements them in memory. The contract tests in
+Firestore/SQLite); `tests.fakes` implements them in memory. The contract tests in
 `tests/contract/` run one suite per port against both, so the fakes stay honest.
 Every adapter raises only `TransientError` (retry) or `PermanentError` (dead-letter).
 """

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from interlock.cli.main import main
-from interlock.local.processes import free_port
+from interlock_dev.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "events" / "samples"

@@ -19,10 +19,10 @@ import pytest
 
 from interlock.adapters.airflow import AirflowDagTrigger, PasswordTokenSource
 from interlock.core.errors import PermanentError, TransientError
-from interlock.fakes.dags import FakeDagTrigger
-from interlock.local.airflow import JWT_SECRET, LocalAirflow
-from interlock.local.processes import HOST, free_port
 from interlock.ports import DagTrigger
+from interlock_dev.airflow import JWT_SECRET, LocalAirflow
+from interlock_dev.processes import HOST, free_port
+from tests.fakes.dags import FakeDagTrigger
 
 DAG = "interlock_noop"
 

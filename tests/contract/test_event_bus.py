@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from interlock.adapters.pubsub import PubSubEventBus, cloudevent_message, payload_message
-from interlock.adapters.pubsub_admin import DeliveryPolicy, PubSubAdmin, Pulled, push_endpoint
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import PUBSUB_PUBLISHED, Outcome
-from interlock.local.emulators import Emulator
-from interlock.local.processes import HOST, ServiceProcess, port_is_free, wait_until
+from interlock_dev.emulators import Emulator
+from interlock_dev.processes import HOST, ServiceProcess, port_is_free, wait_until
+from interlock_dev.pubsub_admin import DeliveryPolicy, PubSubAdmin, Pulled, push_endpoint
 from tests.fixtures.emulators import emulator_port
 from tests.fixtures.waiting import wait_for
 

@@ -21,8 +21,8 @@ from interlock.core.state import (
     Serving,
     Window,
 )
-from interlock.fakes.ledger import MemoryLedger
 from interlock.ports import Conflict, Ledger, Snapshot
+from tests.fakes.ledger import FakeLedger
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -74,7 +74,7 @@ def rich_state() -> ModelState:
 @pytest.fixture(params=["memory", "sqlite", "firestore"])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     if request.param == "memory":
-        yield MemoryLedger()
+        yield FakeLedger()
     elif request.param == "sqlite":
         yield SqliteLedger(tmp_path / "ledger.sqlite")
     else:

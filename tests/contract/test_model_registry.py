@@ -9,8 +9,8 @@ import pytest
 
 from interlock.adapters.vertex import VertexModelRegistry
 from interlock.core.errors import PermanentError, TransientError
-from interlock.fakes.registry import FakeModelRegistry
 from interlock.ports import ModelRegistry
+from tests.fakes.registry import FakeModelRegistry
 from tests.fixtures.standin import StandInServer, unique_id
 
 PARENT = "projects/interlock-test/locations/us-central1"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from interlock.local.processes import ServiceProcess, free_port, http_ok, wait_until
+from interlock_dev.processes import ServiceProcess, free_port, http_ok, wait_until
 from tests.fixtures.standin import StandInServer, unique_id
 
 INT_ENUMS = "%24alt=json%3Benum-encoding%3Dint"
@@ -132,7 +132,7 @@ class TestStandInHttp:
 
 def test_state_survives_restart_when_same_db(tmp_path: Path) -> None:
     def start(port: int) -> ServiceProcess:
-        argv = [sys.executable, "-m", "interlock.local.standin", "--port", str(port),
+        argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
                 "--db", str(tmp_path / "s.db"), "--operation-delay", "0"]  # fmt: skip
         process = ServiceProcess("standin-restart", argv, tmp_path / "s.log").start()
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/_health"), 20, "stand-in", process)

@@ -12,8 +12,8 @@ import pytest
 from interlock.adapters.cloudrun import CloudRunTrafficRouter
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import PermanentError, TransientError
-from interlock.fakes.traffic import FakeTrafficRouter
 from interlock.ports import RevisionSpec, TrafficRouter
+from tests.fakes.traffic import FakeTrafficRouter
 from tests.fixtures.standin import StandInServer, unique_id
 
 PARENT = "projects/interlock-test/locations/us-central1"

@@ -26,8 +26,8 @@ import pytest
 from interlock.contract import validate
 from interlock.core.events import ModelEvaluated
 from interlock.core.inbound import parse_document
-from interlock.local.airflow import AirflowNotInstalled, airflow_venv
-from interlock.local.processes import free_port
+from interlock_dev.airflow import AirflowNotInstalled, airflow_venv
+from interlock_dev.processes import free_port
 from tests.fixtures.standin import StandInServer, unique_id
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from interlock.local.demo import Demo, Timeline
-from interlock.local.stack import LocalStack
+from interlock_dev.demo import Demo, Timeline
+from interlock_dev.stack import LocalStack
 
 from .leftovers import processes_under
 

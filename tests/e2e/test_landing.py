@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from interlock import topics
-from interlock.local.emulators import pubsub_unavailable
-from interlock.local.stack import LocalStack, land
+from interlock_dev.emulators import pubsub_unavailable
+from interlock_dev.stack import LocalStack, land
 from tests.fixtures.components import require
 from tests.fixtures.waiting import wait_for
 

@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 from interlock.core.events import ModelEvaluated, ModelObserved
 from interlock.core.inbound import Inbound
-from interlock.fakes.bus import MemoryEventBus
-from interlock.fakes.dags import FakeDagTrigger
-from interlock.fakes.ledger import MemoryLedger
-from interlock.fakes.registry import FakeModelRegistry
-from interlock.fakes.traffic import FakeTrafficRouter
 from interlock.handlers import Handler, Ports, Topics
 from interlock.ports import RevisionSpec
+from tests.fakes.bus import FakeEventBus
+from tests.fakes.dags import FakeDagTrigger
+from tests.fakes.ledger import FakeLedger
+from tests.fakes.registry import FakeModelRegistry
+from tests.fakes.traffic import FakeTrafficRouter
 from tests.unit.builders import NOW, policy
 
 VERTEX = "projects/p/locations/l/models/churn"
@@ -22,8 +22,8 @@ SERVICE = "projects/p/locations/l/services/churn"
 
 @dataclass
 class World:
-    ledger: MemoryLedger = field(default_factory=MemoryLedger)
-    bus: MemoryEventBus = field(default_factory=MemoryEventBus)
+    ledger: FakeLedger = field(default_factory=FakeLedger)
+    bus: FakeEventBus = field(default_factory=FakeEventBus)
     dags: FakeDagTrigger = field(default_factory=lambda: FakeDagTrigger({"train_on_arrival"}))
     registry: FakeModelRegistry = field(default_factory=FakeModelRegistry)
     router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)

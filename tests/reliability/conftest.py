@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from interlock.local.emulators import pubsub_unavailable
+from interlock_dev.emulators import pubsub_unavailable
 from tests.fixtures.components import require
 
 from .rig import FIGURES, Rig

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from interlock.local.processes import HOST, free_port
+from interlock_dev.processes import HOST, free_port
 
 
 class FaultyProxy:

@@ -23,9 +23,9 @@ from interlock.adapters.pubsub import PubSubEventBus, payload_message, topic_pat
 from interlock.core.decision import idempotency_key
 from interlock.core.events import ModelEvaluated, ModelObserved, Outcome
 from interlock.core.inbound import Inbound
-from interlock.local.stack import PROJECT, REGION, LocalStack
 from interlock.ports import Message
 from interlock.topics import topic_for
+from interlock_dev.stack import PROJECT, REGION, LocalStack
 from tests.fixtures.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

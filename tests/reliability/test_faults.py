@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from interlock.local.bucket import LocalBucket
-from interlock.local.processes import HOST, ServiceProcess, free_port
-from interlock.local.stack import REPO, _answers
 from interlock.ports import Message
+from interlock_dev.bucket import LocalBucket
+from interlock_dev.processes import HOST, ServiceProcess, free_port
+from interlock_dev.stack import REPO, _answers
 
 from .conftest import SCALE
 from .rig import FIGURES, Rig, wait_for

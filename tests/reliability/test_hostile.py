@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from interlock.core.decision import idempotency_key
 from interlock.core.errors import PermanentError
 from interlock.core.inbound import parse_cloudevent
-from interlock.local.stack import PROJECT
 from interlock.ports import Message
+from interlock_dev.stack import PROJECT
 
 from .conftest import SCALE
 from .rig import Rig

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
         return check_command(args.file)
     if args.command == "dev":
-        from interlock.cli import dev
+        from interlock_dev import commands as dev
 
         command = {
             "up": dev.up_command,
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         }
         return command[args.dev_command](args)
     if args.command == "demo":
-        from interlock.local.demo import run_demo
+        from interlock_dev.demo import run_demo
 
         return run_demo(args.root)
     from interlock.cli.status import status_command

@@ -14,14 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from interlock.local.standin import cloudrun, predict, vertex
-from interlock.local.standin.app import StandIn
-from interlock.local.standin.errors import ApiError, invalid
-from interlock.local.standin.faults import Faults, parse_fault, reply_error
-from interlock.local.standin.operations import Operations
-from interlock.local.standin.routing import SEG, Request, Router
-from interlock.local.standin.store import Store
-from interlock.local.standin.wire import enums_to_names, enums_to_numbers
+from interlock_dev.standin import cloudrun, predict, vertex
+from interlock_dev.standin.app import StandIn
+from interlock_dev.standin.errors import ApiError, invalid
+from interlock_dev.standin.faults import Faults, parse_fault, reply_error
+from interlock_dev.standin.operations import Operations
+from interlock_dev.standin.routing import SEG, Request, Router
+from interlock_dev.standin.store import Store
+from interlock_dev.standin.wire import enums_to_names, enums_to_numbers
 
 log = logging.getLogger("interlock.standin")
 MAX_BODY = 10 * 1024 * 1024

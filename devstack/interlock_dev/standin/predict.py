@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from interlock.local.standin import cloudrun
-from interlock.local.standin.app import StandIn
-from interlock.local.standin.cloudrun import RUN_PREFIX
-from interlock.local.standin.errors import ApiError, invalid, not_found
+from interlock_dev.standin import cloudrun
+from interlock_dev.standin.app import StandIn
+from interlock_dev.standin.cloudrun import RUN_PREFIX
+from interlock_dev.standin.errors import ApiError, invalid, not_found
 
 PATH = re.compile(
     rf"{RUN_PREFIX}(?:(?P<tag>[a-z0-9-]{{1,63}})---)?(?P<service>[a-z][-a-z0-9]{{0,62}})/predict"

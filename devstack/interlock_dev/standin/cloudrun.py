@@ -12,11 +12,11 @@ import re
 import uuid
 from typing import Any
 
-from interlock.local.standin.app import StandIn
-from interlock.local.standin.errors import ApiError, invalid, not_found
-from interlock.local.standin.routing import SEG, Request, Router
-from interlock.local.standin.store import Store
-from interlock.local.standin.wire import enums_to_names, new_etag, now_rfc3339, prune
+from interlock_dev.standin.app import StandIn
+from interlock_dev.standin.errors import ApiError, invalid, not_found
+from interlock_dev.standin.routing import SEG, Request, Router
+from interlock_dev.standin.store import Store
+from interlock_dev.standin.wire import enums_to_names, new_etag, now_rfc3339, prune
 
 SERVICE = "run.service"
 REVISION = "run.revision"
@@ -97,7 +97,7 @@ def _create(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
         "uid": str(uuid.uuid4()),
         "generation": "0",
         "createTime": now,
-        "creator": "standin@interlock.local",
+        "creator": "standin@interlock_dev",
         "ingress": "INGRESS_TRAFFIC_ALL",
         "launchStage": "GA",
         "template": {},

@@ -16,7 +16,7 @@ from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
 
-class MemoryLedger:
+class FakeLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._models: dict[str, tuple[int, Any]] = {}

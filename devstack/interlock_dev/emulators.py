@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from interlock.local.processes import HOST, ServiceProcess, http_ok, port_is_free, wait_until
+from interlock_dev.processes import HOST, ServiceProcess, http_ok, port_is_free, wait_until
 
 SDK_PLATFORM = Path(
     os.environ.get("INTERLOCK_GCLOUD_PLATFORM", "/usr/lib/google-cloud-sdk/platform")

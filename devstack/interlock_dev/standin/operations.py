@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from interlock.local.standin.errors import not_found
-from interlock.local.standin.store import Store
+from interlock_dev.standin.errors import not_found
+from interlock_dev.standin.store import Store
 
 # (store, payload) -> response message JSON with its "@type"
 Finisher = Callable[[Store, dict[str, Any]], dict[str, Any]]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from interlock.local.standin.errors import ApiError
+from interlock_dev.standin.errors import ApiError
 
 
 @dataclass

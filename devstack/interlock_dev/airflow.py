@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from interlock.local.processes import (
+from interlock_dev.processes import (
     HOST,
     ServiceProcess,
     free_port,
@@ -34,7 +34,7 @@ from interlock.local.processes import (
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_ENV = "INTERLOCK_AIRFLOW_VENV"
 INSTALL_HINT = "run `make install-airflow`"
 

@@ -9,7 +9,7 @@ from typing import Any
 from interlock.ports import Message
 
 
-class MemoryEventBus:
+class FakeEventBus:
     def __init__(self) -> None:
         self.topics: dict[str, list[Message]] = {}
         self._lock = threading.Lock()

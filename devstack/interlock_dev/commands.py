@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.cli.common import fail
-from interlock.local.processes import kill_session
+from interlock_dev.processes import kill_session
 
 DEFAULT_ROOT = ".interlock/dev"
 
@@ -21,7 +21,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def up_command(args: Any) -> int:
-    from interlock.local.stack import LocalStack
+    from interlock_dev.stack import LocalStack
 
     signal.signal(signal.SIGTERM, _terminate)
     stack = LocalStack(
@@ -47,7 +47,7 @@ def up_command(args: Any) -> int:
 
 
 def down_command(args: Any) -> int:
-    from interlock.local.stack import StackInfo
+    from interlock_dev.stack import StackInfo
 
     try:
         info = StackInfo.load(Path(args.root))
@@ -77,7 +77,7 @@ def _alive(pid: int) -> bool:
 
 
 def land_command(args: Any) -> int:
-    from interlock.local.stack import StackInfo, land
+    from interlock_dev.stack import StackInfo, land
 
     source = Path(args.file)
     if not source.is_file():
@@ -93,14 +93,14 @@ def land_command(args: Any) -> int:
 
 def events_command(args: Any) -> int:
     from interlock.adapters.bus_file import read_events
-    from interlock.local.stack import StackInfo
+    from interlock_dev.stack import StackInfo
 
     try:
         info = StackInfo.load(Path(args.root))
     except RuntimeError as err:
         fail(str(err))
     if info.pubsub:
-        from interlock.adapters.pubsub_admin import PubSubAdmin
+        from interlock_dev.pubsub_admin import PubSubAdmin
 
         os.environ["PUBSUB_EMULATOR_HOST"] = info.pubsub
         admin = PubSubAdmin(info.project)

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from interlock.local.standin.errors import ApiError, invalid, status_for_http
+from interlock_dev.standin.errors import ApiError, invalid, status_for_http
 
 
 @dataclass

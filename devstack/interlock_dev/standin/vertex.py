@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from interlock.local.standin.app import StandIn
-from interlock.local.standin.errors import ApiError, invalid, not_found
-from interlock.local.standin.routing import SEG, Request, Router
-from interlock.local.standin.store import Store
-from interlock.local.standin.wire import new_etag, now_rfc3339
+from interlock_dev.standin.app import StandIn
+from interlock_dev.standin.errors import ApiError, invalid, not_found
+from interlock_dev.standin.routing import SEG, Request, Router
+from interlock_dev.standin.store import Store
+from interlock_dev.standin.wire import new_etag, now_rfc3339
 
 MODEL = "vertex.model"
 VERSION = "vertex.version"

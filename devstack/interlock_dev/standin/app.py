@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from interlock.local.standin.faults import Faults
-from interlock.local.standin.operations import Operations
-from interlock.local.standin.store import Store
+from interlock_dev.standin.faults import Faults
+from interlock_dev.standin.operations import Operations
+from interlock_dev.standin.store import Store
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Local stack (stand-in): `python -m interlock.local.standin --port P --db PATH`."""
+"""Local stack (stand-in): `python -m interlock_dev.standin --port P --db PATH`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sys
 import threading
 from types import FrameType
 
-from interlock.local.standin.server import make_server
+from interlock_dev.standin.server import make_server
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interlock.local.standin")
+    parser = argparse.ArgumentParser(prog="python -m interlock_dev.standin")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", required=True, help="SQLite file; state survives restarts")

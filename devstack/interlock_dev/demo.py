@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.core.events import ModelObserved, Outcome
-from interlock.local.stack import REPO, SERVICE, LocalStack, StackInfo, land
+from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo, land
 
 STEP_TIMEOUT_S = 150
 

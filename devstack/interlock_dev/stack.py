@@ -23,8 +23,8 @@ from typing import Any
 
 from interlock import topics
 from interlock.core.codec import format_time
-from interlock.local.bucket import LocalBucket, StoredObject
-from interlock.local.processes import (
+from interlock_dev.bucket import LocalBucket, StoredObject
+from interlock_dev.processes import (
     HOST,
     ServiceProcess,
     free_port,
@@ -33,7 +33,7 @@ from interlock.local.processes import (
     wait_until,
 )
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 PROJECT = "demo-project"
 REGION = "us-central1"
 SERVICE = "churn"
@@ -163,7 +163,7 @@ class LocalStack:
     def _start_standin(self) -> None:
         t0 = time.monotonic()
         port = free_port(47590)
-        argv = [sys.executable, "-m", "interlock.local.standin", "--port", str(port),
+        argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
                 "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
         proc = self._spawn("standin", argv)
         url = f"http://{HOST}:{port}"
@@ -193,7 +193,7 @@ class LocalStack:
         )
 
     def _start_pubsub(self) -> None:
-        from interlock.local.emulators import PubSubEmulator, pubsub_unavailable
+        from interlock_dev.emulators import PubSubEmulator, pubsub_unavailable
 
         why = pubsub_unavailable()
         if self.want_pubsub is False or why:
@@ -239,7 +239,7 @@ class LocalStack:
         # Airflow starts after the functions; its URL and login are fixed by then.
         self._airflow_port = free_port(47580) if self.with_airflow else 0
         if self.with_airflow:
-            from interlock.local.airflow import PASSWORD, USERNAME
+            from interlock_dev.airflow import PASSWORD, USERNAME
 
             self.info.airflow_user, self.info.airflow_password = USERNAME, PASSWORD
             env.update({
@@ -287,7 +287,7 @@ class LocalStack:
         wait_until(functools.partial(_answers, url), 30, f"function {name}", proc)
 
     def _start_airflow(self) -> None:
-        from interlock.local.airflow import LocalAirflow
+        from interlock_dev.airflow import LocalAirflow
 
         t0 = time.monotonic()
         variables = {
@@ -321,7 +321,7 @@ class LocalStack:
         return sorted({p.dag_id for p in read_policy(self.policy).pipelines})
 
     def _subscribe(self) -> None:
-        from interlock.adapters.pubsub_admin import DeliveryPolicy, PubSubAdmin, push_endpoint
+        from interlock_dev.pubsub_admin import DeliveryPolicy, PubSubAdmin, push_endpoint
 
         admin = PubSubAdmin(PROJECT)
         try:
