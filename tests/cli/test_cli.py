@@ -81,7 +81,7 @@ def test_explain_shows_dead_letter_reason_when_model_is_unknown(capsys, tmp_path
 
 def test_explain_uses_given_state_when_a_champion_exists(capsys, tmp_path):
     from interlock.core.codec import encode
-    from tests.unit.builders import state
+    from tests.builders import state
 
     path = tmp_path / "state.json"
     path.write_text(json.dumps({"churn": encode(state(champion="100", previous=None))}))

@@ -18,8 +18,8 @@ from interlock import bootstrap
 from interlock.core.codec import encode, format_time
 from interlock.core.errors import TransientError
 from interlock.core.events import TYPE_OF
+from tests.builders import NOW
 from tests.handlers.world import World, evaluation, window
-from tests.unit.builders import NOW
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
 

@@ -9,12 +9,12 @@ from interlock.core.events import ModelEvaluated, ModelObserved
 from interlock.core.inbound import Inbound
 from interlock.handlers import Handler, Ports, Topics
 from interlock.ports import RevisionSpec
+from tests.builders import NOW, policy
 from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger
 from tests.fakes.ledger import FakeLedger
 from tests.fakes.registry import FakeModelRegistry
 from tests.fakes.traffic import FakeTrafficRouter
-from tests.unit.builders import NOW, policy
 
 VERTEX = "projects/p/locations/l/models/churn"
 SERVICE = "projects/p/locations/l/services/churn"

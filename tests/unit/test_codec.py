@@ -13,8 +13,7 @@ from interlock.core import codec
 from interlock.core.codec import decode, encode, schema, spec
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.state import ModelState
-
-from .builders import state, windows
+from tests.builders import state, windows
 
 
 @dataclass(frozen=True)

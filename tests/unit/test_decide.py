@@ -19,8 +19,7 @@ from interlock.core.events import (
 )
 from interlock.core.inbound import Inbound
 from interlock.core.state import ModelState
-
-from .builders import NOW, evaluated, observed, policy, state
+from tests.builders import NOW, evaluated, observed, policy, state
 
 LANDED = DataLanded(bucket="landing", name="churn/a.csv", generation=3)
 

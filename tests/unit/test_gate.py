@@ -9,8 +9,7 @@ import pytest
 from interlock.core.effects import DeployRevision, MoveAliases, SetTraffic, TrafficSplit
 from interlock.core.gate import gate
 from interlock.core.state import ModelState
-
-from .builders import NOW, evaluated, policy, record, serving, state
+from tests.builders import NOW, evaluated, policy, record, serving, state
 
 M = {"auc": 0.91, "latency_ms": 80.0}
 NAN, INF = float("nan"), float("inf")

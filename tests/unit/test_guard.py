@@ -10,8 +10,7 @@ from interlock.core.effects import MoveAliases, SetTraffic, TrafficSplit
 from interlock.core.errors import PermanentError
 from interlock.core.guard import guard
 from interlock.core.state import ModelState
-
-from .builders import NOW, observed, policy, state, windows
+from tests.builders import NOW, observed, policy, state, windows
 
 GOOD = {"error_rate": 0.01, "accuracy": 0.9}
 BAD = {"error_rate": 0.2, "accuracy": 0.9}

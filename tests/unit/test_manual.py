@@ -11,8 +11,7 @@ from interlock.core.errors import PermanentError
 from interlock.core.events import PromoteRequested, RollbackRequested, TriggerRequested
 from interlock.core.manual import promote, rollback, trigger
 from interlock.core.state import ModelState
-
-from .builders import NOW, policy, state
+from tests.builders import NOW, policy, state
 
 MP = policy().model("churn")
 

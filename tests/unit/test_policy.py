@@ -10,8 +10,7 @@ import yaml
 
 from interlock.core.errors import PermanentError
 from interlock.core.policy import PolicyError, Rule, load_policy, parse_duration, parse_rule
-
-from .builders import POLICY_DOC
+from tests.builders import POLICY_DOC
 
 REPO = Path(__file__).resolve().parents[2]
 

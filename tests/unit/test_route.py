@@ -10,8 +10,7 @@ from interlock.core.effects import TriggerDag
 from interlock.core.events import DataLanded
 from interlock.core.policy import load_policy
 from interlock.core.route import route
-
-from .builders import NOW, POLICY_DOC, policy
+from tests.builders import NOW, POLICY_DOC, policy
 
 
 def landed(
