@@ -38,10 +38,10 @@ lint: install
 	$(BIN)/ruff check functions devstack tests benchmarks dags
 	$(BIN)/ruff format --check functions devstack tests benchmarks dags
 	$(BIN)/mypy
-	$(BIN)/python -m interlock.contract --check events/schemas --readme events/README.md
+	$(BIN)/python -m interlock_dev.schemas --check events/schemas --readme events/README.md
 
 schemas: install
-	$(BIN)/python -m interlock.contract --write events/schemas --readme events/README.md
+	$(BIN)/python -m interlock_dev.schemas --write events/schemas --readme events/README.md
 
 unit: install
 	$(BIN)/pytest tests/unit -q --cov=interlock.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95

@@ -7,29 +7,29 @@ raising (a transient failure) makes Pub/Sub redeliver it with backoff.
 import functions_framework
 
 from interlock import bootstrap
-from interlock.entry import serve, serve_dead_letter
+from interlock.entry import handle_dead_letter, handle_delivery
 
 
 @functions_framework.cloud_event
 def on_data_landed(cloud_event):
-    serve("on_data_landed", cloud_event, bootstrap.handler)
+    handle_delivery("on_data_landed", cloud_event, bootstrap.handler)
 
 
 @functions_framework.cloud_event
 def on_model_evaluated(cloud_event):
-    serve("on_model_evaluated", cloud_event, bootstrap.handler)
+    handle_delivery("on_model_evaluated", cloud_event, bootstrap.handler)
 
 
 @functions_framework.cloud_event
 def on_model_observed(cloud_event):
-    serve("on_model_observed", cloud_event, bootstrap.handler)
+    handle_delivery("on_model_observed", cloud_event, bootstrap.handler)
 
 
 @functions_framework.cloud_event
 def on_request(cloud_event):
-    serve("on_request", cloud_event, bootstrap.handler)
+    handle_delivery("on_request", cloud_event, bootstrap.handler)
 
 
 @functions_framework.cloud_event
 def on_dead_letter(cloud_event):
-    serve_dead_letter(cloud_event, bootstrap.handler)
+    handle_dead_letter(cloud_event, bootstrap.handler)

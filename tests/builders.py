@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from interlock.core.events import ModelEvaluated, ModelObserved
-from interlock.core.policy import Policy, load_policy
+from interlock.core.policy import Policy
+from interlock.core.policy_load import load_policy
 from interlock.core.state import Candidate, EvaluationRecord, ModelState, Serving, Window
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

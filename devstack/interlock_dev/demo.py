@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.core.events import ModelObserved, Outcome
-from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo, land
+from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo, land, publish
 
 STEP_TIMEOUT_S = 150
 
@@ -144,11 +144,7 @@ class Demo:
         """Publish live windows for the revision serving `version`, as monitoring would: one
         after another, each decided before the next (Pub/Sub may reorder ones sent together)."""
         from interlock.adapters.ledger_sqlite import SqliteLedger
-        from interlock.cli.publish import send, validated
-        from interlock.core import codec
-        from interlock.core.decision import idempotency_key
-        from interlock.core.events import TYPE_OF
-        from interlock.core.inbound import Inbound
+        from interlock.core.keys import payload_key
 
         ledger = SqliteLedger(self.info.ledger.removeprefix("sqlite:"))
         decided = []
@@ -164,17 +160,8 @@ class Demo:
                 model="churn", revision=f"{SERVICE}-v{version}", version=version,
                 window_start=end - timedelta(minutes=1), window_end=end, sample_count=120, metrics=metrics,
             )  # fmt: skip
-            ce_type = TYPE_OF[ModelObserved]
-            to = None if self.info.pubsub else self.info.functions["on_model_observed"]
-            send(
-                ce_type,
-                validated(ce_type, codec.encode(obs)),
-                to=to,
-                project_arg=self.info.project,
-                topic=None,
-                echo=False,
-            )
-            key = idempotency_key(Inbound(id="-", type=ce_type, source="-", time=None, payload=obs))
+            publish(self.info, obs)
+            key = payload_key(obs)
             deadline = time.monotonic() + STEP_TIMEOUT_S
             while (outcome := ledger.get(key)) is None:
                 if time.monotonic() > deadline:

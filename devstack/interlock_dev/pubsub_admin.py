@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from interlock.adapters.pubsub import topic_path, translate_error
+from interlock.adapters.pubsub import translate_error
 from interlock.core.errors import InterlockError
 from interlock.ports import Message
+from interlock.topics import path as topic_path
 
 
 def subscription_path(project: str, subscription: str) -> str:

@@ -18,11 +18,17 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from interlock import topics
-from interlock.core.codec import format_time
+from interlock.adapters.function_http import post_cloudevent
+from interlock.core import binding
+from interlock.core.binding import Message
+from interlock.core.codec import encode
+from interlock.core.events import GCS_FINALIZED
+from interlock.core.kinds import kind_of
 from interlock_dev.bucket import LocalBucket, StoredObject
 from interlock_dev.processes import (
     HOST,
@@ -316,7 +322,7 @@ class LocalStack:
         )
 
     def dag_ids(self) -> list[str]:
-        from interlock.policy_file import read_policy
+        from interlock.adapters.policy_yaml import read_policy
 
         return sorted({p.dag_id for p in read_policy(self.policy).pipelines})
 
@@ -367,24 +373,33 @@ def land(info: StackInfo, source: Path, bucket: str, name: str) -> StoredObject:
     stored = LocalBucket(Path(info.root) / "buckets").put(bucket, name, source)
     data, attributes = stored.notification()
     if info.pubsub:
-        from interlock.adapters.pubsub import PubSubEventBus
-        from interlock.ports import Message
-
-        os.environ["PUBSUB_EMULATOR_HOST"] = info.pubsub
-        PubSubEventBus(info.project).publish(
-            f"projects/{info.project}/topics/{topics.DATA}", Message(data, attributes)
-        )
+        _publish(info, topics.DATA, Message(data, attributes))
     else:
         # Eventarc's direct Cloud Storage shape, posted to the function.
-        event = {
-            "specversion": "1.0", "type": "google.cloud.storage.object.v1.finalized",
-            "source": f"//storage.googleapis.com/projects/_/buckets/{bucket}", "id": uuid.uuid4().hex,
-            "time": format_time(stored.created), "subject": f"objects/{name}", "data": stored.resource(),
-        }  # fmt: skip
-        request = urllib.request.Request(  # noqa: S310 (loopback)
-            info.functions["on_data_landed"], data=json.dumps(event).encode(), method="POST",
-            headers={"Content-Type": "application/cloudevents+json"},
+        event = binding.structured(
+            GCS_FINALIZED, f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+            uuid.uuid4().hex, stored.created, stored.resource(), subject=f"objects/{name}",
         )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=60):  # noqa: S310
-            pass
+        post_cloudevent(info.functions["on_data_landed"], event)
     return stored
+
+
+def publish(info: StackInfo, payload: object) -> None:
+    """One of our events into the stack: on its topic, or straight to its function."""
+    source, event_id, now = "//interlock/dev", uuid.uuid4().hex, datetime.now(UTC)
+    ce_type = binding.ce_type_of(payload)
+    if info.pubsub:
+        _publish(
+            info, topics.topic_for(ce_type), binding.payload_message(payload, source, event_id, now)
+        )
+    else:
+        function = kind_of(payload).function
+        event = binding.structured(ce_type, source, event_id, now, encode(payload))
+        post_cloudevent(info.functions[function], event)
+
+
+def _publish(info: StackInfo, topic: str, message: Message) -> None:
+    from interlock.adapters.pubsub import PubSubEventBus
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = info.pubsub or ""
+    PubSubEventBus(info.project).publish(topics.path(info.project, topic), message)

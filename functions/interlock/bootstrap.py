@@ -30,10 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from interlock import topics
+from interlock.adapters.policy_yaml import read_policy
+from interlock.apply import RETRY_BUDGET_S
 from interlock.core.errors import PermanentError
-from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, RETRY_BUDGET_S, Handler, Ports, Topics
-from interlock.policy_file import read_policy
-from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, TrafficRouter
+from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Topics
+from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, Ports, TrafficRouter
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "interlock.yaml"
 
@@ -42,23 +43,29 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def project_of(env: Mapping[str, str]) -> str:
+    return env.get("INTERLOCK_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "local-project"
+
+
+def ledger_from(spec: str, project: str, env: Mapping[str, str]) -> Ledger:
+    """The ledger a spec names: "firestore" or "sqlite:PATH" (the functions and the CLI alike)."""
+    if spec.startswith("sqlite:"):
+        from interlock.adapters.ledger_sqlite import SqliteLedger
+
+        return SqliteLedger(spec.removeprefix("sqlite:"))
+    if spec == "firestore":
+        from interlock.adapters.ledger_firestore import FirestoreLedger
+
+        return FirestoreLedger(project, env.get("INTERLOCK_FIRESTORE_DATABASE", "(default)"))
+    raise PermanentError("INTERLOCK_LEDGER", f"expected 'firestore' or 'sqlite:PATH', got {spec!r}")
+
+
 def build(env: Mapping[str, str]) -> Handler:
-    project = env.get("INTERLOCK_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or "local-project"
+    project = project_of(env)
     region = env.get("INTERLOCK_REGION", "us-central1")
 
     def ledger() -> Ledger:
-        spec = env.get("INTERLOCK_LEDGER", "firestore")
-        if spec.startswith("sqlite:"):
-            from interlock.adapters.ledger_sqlite import SqliteLedger
-
-            return SqliteLedger(spec.removeprefix("sqlite:"))
-        if spec == "firestore":
-            from interlock.adapters.ledger_firestore import FirestoreLedger
-
-            return FirestoreLedger(project, env.get("INTERLOCK_FIRESTORE_DATABASE", "(default)"))
-        raise PermanentError(
-            "INTERLOCK_LEDGER", f"expected 'firestore' or 'sqlite:PATH', got {spec!r}"
-        )
+        return ledger_from(env.get("INTERLOCK_LEDGER", "firestore"), project, env)
 
     def bus() -> EventBus:
         spec = env.get("INTERLOCK_BUS", "pubsub")
@@ -91,8 +98,10 @@ def build(env: Mapping[str, str]) -> Handler:
         return CloudRunTrafficRouter(region, project, endpoint=env.get("INTERLOCK_RUN_ENDPOINT"))
 
     names = Topics(
-        decisions=_topic(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
-        dead_letter=_topic(project, env.get("INTERLOCK_DEAD_LETTER_TOPIC", topics.DEAD_LETTER)),
+        decisions=topics.path(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
+        dead_letter=topics.path(
+            project, env.get("INTERLOCK_DEAD_LETTER_TOPIC", topics.DEAD_LETTER)
+        ),
     )
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
     ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
@@ -109,10 +118,6 @@ def build(env: Mapping[str, str]) -> Handler:
         lease_wait_s=lease_wait_s,
         retry_budget_s=retry_budget_s,
     )
-
-
-def _topic(project: str, name: str) -> str:
-    return name if name.startswith("projects/") else f"projects/{project}/topics/{name}"
 
 
 @functools.cache

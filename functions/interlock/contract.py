@@ -1,35 +1,26 @@
-"""Contract layer: the language-neutral event contract in `events/`, generated from core types.
+"""Contract (CLI and tooling; never uploaded with the functions): the JSON Schemas of our events.
 
-`SCHEMAS` lists every payload we publish or normalize; `render_schemas` turns them into the JSON
-Schema files under `events/schemas/`, and `validate` checks a payload against them with
-`jsonschema`. jsonschema is imported on first use only: the CLI and tests need it, a function's
-cold path must not pay for it.
-
-    python -m interlock.contract --write events/schemas [--readme events/README.md]
-    python -m interlock.contract --check events/schemas [--readme events/README.md]
+`SCHEMAS` lists every payload we publish or normalize, one per row of `core.kinds` plus the
+outcome; `render_schemas` turns them into the files under `events/schemas/` (written and checked
+by `python -m interlock_dev.schemas`), and `validate` checks a payload against them with
+`jsonschema`, imported on first use only.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import re
-import sys
+import typing
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from interlock.core import codec
 from interlock.core.errors import PermanentError
-from interlock.core.events import (
-    DECISION_RECORDED,
-    EVENT_TYPES,
-    GCS_FINALIZED,
-    OUTCOME_TYPES,
-    DataLanded,
-    Outcome,
-)
+from interlock.core.events import DECISION_RECORDED, OUTCOME_TYPES, Outcome
+from interlock.core.kinds import KINDS
 
 SCHEMA_BASE = "https://interlock.dev/schemas/"
 # Extension keyword: which CloudEvents types a schema describes. Validators ignore `x-` keywords,
@@ -45,25 +36,14 @@ class SchemaEntry(NamedTuple):
 
 
 def _file_of(ce_type: str) -> str:
-    # dev.interlock.model.evaluated.v1 -> model.evaluated.v1.json
-    return ce_type.removeprefix("dev.interlock.") + ".json"
+    # dev.interlock.model.evaluated.v1 -> model.evaluated.v1.json; Google's finalize -> data.landed
+    return ce_type.removeprefix("dev.interlock.") + ".json" if ce_type.startswith("dev.") else ""
 
-
-_TITLES = {
-    "dev.interlock.model.evaluated.v1": "model.evaluated: a pipeline evaluated a model version",
-    "dev.interlock.model.observed.v1": "model.observed: live metrics of a serving revision",
-    "dev.interlock.pipeline.trigger.requested.v1": "pipeline.trigger.requested: run a pipeline",
-    "dev.interlock.model.promote.requested.v1": "model.promote.requested: promote a version",
-    "dev.interlock.model.rollback.requested.v1": "model.rollback.requested: roll a model back",
-}
 
 SCHEMAS: list[SchemaEntry] = [
-    *(SchemaEntry(_file_of(t), cls, t, _TITLES[t]) for t, cls in EVENT_TYPES.items()),
-    SchemaEntry(
-        "data.landed.v1.json",
-        DataLanded,
-        GCS_FINALIZED,
-        "data.landed: a Cloud Storage object was finalized (normalized from every inbound shape)",
+    *(
+        SchemaEntry(_file_of(k.ce_type) or "data.landed.v1.json", k.payload, k.ce_type, k.title)
+        for k in KINDS
     ),
     SchemaEntry(
         "outcome.v1.json",
@@ -80,11 +60,89 @@ def _types_of(entry: SchemaEntry) -> list[str]:
     return [entry.ce_type]
 
 
+# --- the JSON Schema of a payload type, from its one description (`codec.spec`) ---------------
+
+
+def _schema_of(tp: Any, s: codec.Spec, defs: dict[str, Any]) -> dict[str, Any]:
+    tp, optional = codec.unwrap_optional(tp)
+    out: dict[str, Any]
+    origin = typing.get_origin(tp)
+    if tp is str:
+        out = {"type": "string", "maxLength": s.max_length}
+        if s.pattern:
+            out["pattern"] = s.pattern
+    elif tp is bool:
+        out = {"type": "boolean"}
+    elif tp is int or tp is float:
+        out = {"type": "integer" if tp is int else "number"}
+        if s.minimum is not None:
+            out["minimum"] = s.minimum
+        if s.maximum is not None:
+            out["maximum"] = s.maximum
+    elif tp is datetime:
+        out = {"type": "string", "format": "date-time"}
+    elif origin is typing.Literal:
+        out = {"enum": list(typing.get_args(tp))}
+    elif origin is tuple:
+        item = _schema_of(typing.get_args(tp)[0], s, defs)
+        out = {"type": "array", "items": item, "maxItems": codec.MAX_LIST_ITEMS}
+    elif origin is Mapping or origin is dict:
+        item = _schema_of(typing.get_args(tp)[1], s, defs)
+        out = {
+            "type": "object",
+            "propertyNames": {"pattern": codec.KEY_PATTERN},
+            "additionalProperties": item,
+            "maxProperties": codec.MAX_MAP_ITEMS,
+        }
+    elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        defs.setdefault(tp.__name__, _object_schema(tp, defs))
+        out = {"$ref": f"#/$defs/{tp.__name__}"}
+    else:
+        raise TypeError(f"unsupported field type {tp!r}")
+    if s.description:
+        out["description"] = s.description
+    if optional:
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    hints = codec.type_hints(cls)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in dataclasses.fields(cls):
+        props[f.name] = _schema_of(hints[f.name], codec.spec_of(f), defs)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        out["required"] = required
+    doc = (cls.__doc__ or "").strip().splitlines()
+    if doc:
+        out["description"] = doc[0]
+    return out
+
+
+def schema(cls: type, *, schema_id: str, title: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a payload type."""
+    defs: dict[str, Any] = {}
+    body = _object_schema(cls, defs)
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        "title": title,
+        **body,
+    }
+    if defs:
+        out["$defs"] = dict(sorted(defs.items()))
+    return out
+
+
 @cache
-def _schemas() -> dict[str, dict[str, Any]]:
+def schemas() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for entry in SCHEMAS:
-        body = codec.schema(entry.cls, schema_id=SCHEMA_BASE + entry.file, title=entry.title)
+        body = schema(entry.cls, schema_id=SCHEMA_BASE + entry.file, title=entry.title)
         out[entry.file] = {**body, TYPES_KEYWORD: _types_of(entry)}
     return out
 
@@ -93,7 +151,7 @@ def schema_for_type(ce_type: str) -> dict[str, Any]:
     """The schema of one CloudEvents type (outcome types share one schema)."""
     for entry in SCHEMAS:
         if ce_type in _types_of(entry):
-            return _schemas()[entry.file]
+            return schemas()[entry.file]
     known = ", ".join(sorted(t for e in SCHEMAS for t in _types_of(e)))
     raise PermanentError("type", f"unknown event type {ce_type[:120]!r} (known: {known})")
 
@@ -102,7 +160,7 @@ def render_schemas() -> dict[str, str]:
     """File name -> the pretty JSON text committed under `events/schemas/`."""
     return {
         name: json.dumps(body, indent=2, ensure_ascii=False) + "\n"
-        for name, body in _schemas().items()
+        for name, body in schemas().items()
     }
 
 
@@ -180,185 +238,3 @@ def validate(ce_type: str, payload: Any) -> None:
     if error is not None:
         field, reason = _field_and_reason(error)
         raise PermanentError(field, reason)
-
-
-# --- catalogue tables ----------------------------------------------------------------------------
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _describe_type(s: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """A schema node as (type, constraints) for a table row."""
-    if "anyOf" in s:
-        inner = [x for x in s["anyOf"] if x != {"type": "null"}]
-        inner_kind, inner_rules = _describe_type(inner[0], defs)
-        return f"{inner_kind} or null", inner_rules
-    if "$ref" in s:
-        return s["$ref"].rsplit("/", 1)[-1], []
-    if "enum" in s:
-        return "string", ["one of " + ", ".join(f"`{v}`" for v in s["enum"])]
-    kind = s.get("type", "any")
-    rules: list[str] = []
-    if s.get("format") == "date-time":
-        return "string (date-time)", ["RFC 3339 with a time zone offset or `Z`"]
-    if kind == "string":
-        if "pattern" in s:
-            rules.append(f"pattern `{_md(s['pattern'])}`")
-        if "maxLength" in s:
-            rules.append(f"≤ {s['maxLength']} chars")
-    elif kind in ("integer", "number"):
-        if "minimum" in s:
-            rules.append(f"≥ {s['minimum']:g}")
-        if "maximum" in s:
-            rules.append(f"≤ {s['maximum']:g}")
-    elif kind == "array":
-        item, item_rules = _describe_type(s["items"], defs)
-        kind = f"array of {item}"
-        rules.append(f"≤ {s['maxItems']} items")
-        rules.extend(f"each {r}" for r in item_rules)
-    elif kind == "object" and "additionalProperties" in s:
-        item, item_rules = _describe_type(s["additionalProperties"], defs)
-        kind = f"object (name → {item})"
-        rules.append(f"≤ {s['maxProperties']} entries")
-        rules.append(f"names match `{_md(s['propertyNames']['pattern'])}`")
-        rules.extend(f"each value {r}" for r in item_rules)
-    return kind, rules
-
-
-# Meanings for fields whose core spec() has no description yet. The schema's own description wins;
-# each entry here belongs in core/events.py as spec(description=...), after which it is dead.
-CATALOGUE_NOTES: dict[tuple[str, str], str] = {
-    ("data.landed.v1.json", "bucket"): "Cloud Storage bucket; must be configured in the policy",
-    ("data.landed.v1.json", "size"): "object size in bytes (absent for payloadFormat NONE)",
-    ("data.landed.v1.json", "md5_hash"): "base64 MD5 of the content, as GCS reports it",
-    ("data.landed.v1.json", "content_type"): "MIME type of the object",
-    ("data.landed.v1.json", "time_created"): "when GCS created this generation",
-    ("model.evaluated.v1.json", "sample_count"): "rows in the evaluation set (gate: min_samples)",
-    ("model.evaluated.v1.json", "evaluated_at"): "when the evaluation finished (max age applies)",
-    ("model.evaluated.v1.json", "artifact_uri"): "where the model artifact was written",
-    ("model.observed.v1.json", "model"): "model name in the policy",
-    ("model.observed.v1.json", "version"): "model version the revision serves",
-    ("model.observed.v1.json", "window_start"): "start of the observation window",
-    ("model.observed.v1.json", "window_end"): "end of the window; must advance per revision",
-    ("model.observed.v1.json", "sample_count"): "requests scored in the window (min_samples)",
-    ("model.observed.v1.json", "metrics"): "metric name -> value over the window",
-    **{
-        (f"{kind}.v1.json", name): text
-        for kind in (
-            "pipeline.trigger.requested",
-            "model.promote.requested",
-            "model.rollback.requested",
-        )
-        for name, text in (
-            ("request_id", "caller-chosen id; a re-publish with it is recognised"),
-            ("requested_by", "caller identity, when known (recorded)"),
-            ("reason", "free text, recorded with the decision"),
-            ("pipeline", "pipeline name in the policy"),
-            ("model", "model name in the policy"),
-            ("version", "Vertex AI Model Registry version id"),
-        )
-    },
-    ("outcome.v1.json", "decision_id"): "id of the decision in the ledger",
-    ("outcome.v1.json", "kind"): "what was decided; selects the CloudEvents type",
-    ("outcome.v1.json", "event_id"): "id of the event decided on",
-    ("outcome.v1.json", "event_type"): "CloudEvents type of the event decided on",
-    ("outcome.v1.json", "reasons"): "every reason, e.g. each failing gate rule",
-    ("outcome.v1.json", "effects"): "what was changed (traffic, alias, DAG run)",
-    ("outcome.v1.json", "decided_at"): "when the decision was made",
-    ("outcome.v1.json", "manual"): "the event was a manual request",
-    ("outcome.v1.json", "request_id"): "the manual request's id",
-    ("outcome.v1.json", "requested_by"): "the manual request's caller",
-}
-
-
-def field_table(file: str) -> str:
-    """The Markdown table of one schema's fields, derived from the schema itself."""
-    body = _schemas()[file]
-    required = set(body.get("required", ()))
-    lines = [
-        "| field | type | required | constraints | meaning |",
-        "|---|---|---|---|---|",
-    ]
-    for name, node in body["properties"].items():
-        kind, rules = _describe_type(node, body.get("$defs", {}))
-        meaning = node.get("description", "")
-        if not meaning and "anyOf" in node:
-            meaning = next((x.get("description", "") for x in node["anyOf"]), "")
-        meaning = meaning or CATALOGUE_NOTES.get((file, name), "")
-        lines.append(
-            f"| `{name}` | {kind} | {'yes' if name in required else 'no'} "
-            f"| {'; '.join(rules) or '—'} | {_md(meaning) or '—'} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-_BLOCK = re.compile(r"(<!-- fields: (?P<file>[\w.]+) -->\n)(.*?)(<!-- /fields -->)", re.DOTALL)
-
-
-def sync_readme(text: str) -> str:
-    """Rewrite every `<!-- fields: X.json -->` … `<!-- /fields -->` block from the schemas."""
-    return _BLOCK.sub(lambda m: m.group(1) + field_table(m.group("file")) + m.group(4), text)
-
-
-# --- CLI -----------------------------------------------------------------------------------------
-
-
-def drifted(directory: Path) -> list[str]:
-    """Files under `directory` that differ from `render_schemas()`, are missing, or are extra."""
-    expected = render_schemas()
-    out = [
-        name
-        for name, text in expected.items()
-        if not (directory / name).is_file() or (directory / name).read_text() != text
-    ]
-    if directory.is_dir():
-        out += sorted(p.name for p in directory.glob("*.json") if p.name not in expected)
-    return sorted(out)
-
-
-def write(directory: Path) -> list[str]:
-    """Write every schema, delete stale ones; returns the names that changed."""
-    changed = drifted(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    expected = render_schemas()
-    for name in changed:
-        path = directory / name
-        if name in expected:
-            path.write_text(expected[name])
-        else:
-            path.unlink()
-    return changed
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m interlock.contract", description=__doc__)
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", metavar="DIR", type=Path, help="write the schemas into DIR")
-    mode.add_argument("--check", metavar="DIR", type=Path, help="exit 1 if DIR has drifted")
-    parser.add_argument("--readme", type=Path, help="also sync the field tables of this README")
-    args = parser.parse_args(argv)
-    readme: Path | None = args.readme
-    if args.write is not None:
-        for name in write(args.write):
-            print(f"wrote {args.write / name}")
-        if readme is not None:
-            text = readme.read_text()
-            if sync_readme(text) != text:
-                readme.write_text(sync_readme(text))
-                print(f"wrote {readme}")
-        return 0
-    stale = [str(args.check / name) for name in drifted(args.check)]
-    if readme is not None and sync_readme(readme.read_text()) != readme.read_text():
-        stale.append(str(readme))
-    for name in stale:
-        print(f"drifted: {name}", file=sys.stderr)
-    if stale:
-        print("run `make schemas` to regenerate", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -5,42 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from interlock.core.decision import idempotency_key
+from interlock.core.binding import envelope_attributes, is_own_dead_letter, original_message
 from interlock.core.errors import PermanentError, TransientError
-from interlock.core.events import (
-    DataLanded,
-    ModelEvaluated,
-    ModelObserved,
-    Outcome,
-    PromoteRequested,
-    RollbackRequested,
-    TriggerRequested,
-)
+from interlock.core.events import Outcome
 from interlock.core.inbound import Inbound, parse_cloudevent
-from interlock.handlers import Handler, original_message
+from interlock.core.keys import idempotency_key, invalid_key
+from interlock.core.kinds import accepted_by
+from interlock.handlers import Handler
 from interlock.log import log
 
-ACCEPTS: dict[str, tuple[type, ...]] = {
-    "on_data_landed": (DataLanded,),
-    "on_model_evaluated": (ModelEvaluated,),
-    "on_model_observed": (ModelObserved,),
-    "on_request": (TriggerRequested, PromoteRequested, RollbackRequested),
-}
 
-
-def serve(function: str, cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome:
+def handle_delivery(function: str, cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome:
     """Parse, check the event belongs to this function, handle. Transient errors propagate."""
     attributes = dict(cloud_event.get_attributes())
     data = cloud_event.data
     handler = get_handler()
     original = original_message(attributes, data)
-    event_id = str(attributes.get("id", "unknown"))[:256]
-    event_type = str(attributes.get("type", "unknown"))[:256]
+    event_id = str(attributes.get("id", "unknown"))
+    event_type = str(attributes.get("type", "unknown"))
     try:
         event = parse_cloudevent(attributes, data)
         _check_accepted(function, event)
     except PermanentError as err:
-        key = f"invalid:{attributes.get('source', '')}:{event_id}"
+        key = invalid_key(attributes.get("source", ""), event_id)
         return handler.dead_letter(event_id, event_type, key, err, original)
     try:
         return handler.handle(event, original)
@@ -53,7 +40,7 @@ def serve(function: str, cloud_event: Any, get_handler: Callable[[], Handler]) -
 def _check_accepted(function: str, event: Inbound) -> None:
     if event.payload is None:
         return
-    accepted = ACCEPTS[function]
+    accepted = accepted_by(function)
     if not isinstance(event.payload, accepted):
         names = ", ".join(t.__name__ for t in accepted)
         raise PermanentError(
@@ -61,7 +48,7 @@ def _check_accepted(function: str, event: Inbound) -> None:
         )
 
 
-def serve_dead_letter(cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome | None:
+def handle_dead_letter(cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome | None:
     """Whatever reaches the dead-letter topic gets a final ledger state, so nothing is lost.
 
     Our own dead letters (attribute `interlock-reason`) were recorded when they were sent.
@@ -70,22 +57,21 @@ def serve_dead_letter(cloud_event: Any, get_handler: Callable[[], Handler]) -> O
     """
     attributes = dict(cloud_event.get_attributes())
     data = cloud_event.data
-    message = data.get("message") if isinstance(data, dict) else None
-    inner = message.get("attributes") if isinstance(message, dict) else None
-    inner = inner if isinstance(inner, dict) else {}
-    if "interlock-reason" in inner:
+    if is_own_dead_letter(data):
         return None
     handler = get_handler()
+    inner = envelope_attributes(data)
     attempts = inner.get("CloudPubSubDeadLetterSourceDeliveryCount", "?")
     source = inner.get("CloudPubSubDeadLetterSourceSubscription", "a subscription")
     reason = f"gave up after {attempts} delivery attempts from {source}; after fixing the cause, send a new request (see docs/operations.md)"
+    event: Inbound | None
     try:
         event = parse_cloudevent(attributes, data)
         key, event_id, event_type = idempotency_key(event), event.id, event.type
     except PermanentError as invalid:
         event = None
-        event_id = str(attributes.get("id", "unknown"))[:256]
-        key, event_type = f"invalid:{attributes.get('source', '')}:{event_id}", "unknown"
+        event_id = str(attributes.get("id", "unknown"))
+        key, event_type = invalid_key(attributes.get("source", ""), event_id), "unknown"
         reason = f"{reason} ({invalid})"
     exhausted = PermanentError("delivery", reason)
     return handler.dead_letter(event_id, event_type, key, exhausted, None, event, republish=False)

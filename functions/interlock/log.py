@@ -1,4 +1,4 @@
-"""Entry layer: one JSON object per line on stdout, the shape Cloud Logging reads as structured.
+"""Shared: one JSON object per line on stdout, the shape Cloud Logging reads as structured.
 
 Only interlock's own fields are logged; credentials never pass through here.
 """

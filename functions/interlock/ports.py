@@ -1,21 +1,27 @@
 """Ports layer: what the handlers need from the outside world, as Protocols over core types.
 
 Adapters implement these against real services (Airflow, Vertex AI, Cloud Run, Pub/Sub,
-Firestore/SQLite); `tests.fakes` implements them in memory. The contract tests in
+Firestore/SQLite); `tests/fakes` implements them in memory. The contract tests in
 `tests/contract/` run one suite per port against both, so the fakes stay honest.
 Every adapter raises only `TransientError` (retry) or `PermanentError` (dead-letter).
+`Ports` is the bag of adapters a runner uses, each built on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Protocol
 
+from interlock.core.binding import Message
 from interlock.core.effects import TrafficSplit
+from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
 from interlock.core.state import ModelState
+
+__all__ = ["Message"]  # messages are core values; the bus port speaks them
 
 
 @dataclass(frozen=True)
@@ -92,26 +98,20 @@ class TrafficRouter(Protocol):
     def get_traffic(self, service: str) -> tuple[TrafficSplit, ...]: ...
 
 
-@dataclass(frozen=True)
-class Message:
-    data: bytes
-    attributes: Mapping[str, str]
-
-
 class EventBus(Protocol):
     def publish(self, topic: str, message: Message) -> str:
         """Publish and wait for the server's message id."""
         ...
 
 
-class Conflict(Exception):
-    """A compare-and-set lost to a concurrent writer (the caller retries: transient)."""
+class Conflict(TransientError):
+    """A compare-and-set lost to a concurrent writer: transient, the delivery is retried."""
 
 
 @dataclass(frozen=True)
 class Snapshot:
     state: ModelState
-    etag: int  # 0 when the model has no state yet
+    version: int  # the stored state's version counter, bumped by each commit; 0: no state yet
 
 
 class Ledger(Protocol):
@@ -120,13 +120,16 @@ class Ledger(Protocol):
         ...
 
     def record(self, key: str, outcome: Outcome) -> Outcome:
-        """Record once: returns the outcome already stored under `key` if there is one."""
+        """Record once: returns `outcome` itself when this call recorded it, else the outcome
+        already stored under `key` (so a caller can tell whether its record won)."""
         ...
 
     def load(self, model: str) -> Snapshot: ...
 
-    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
-        """Atomically: write `state` if the stored etag still equals `etag`, and record `outcome`.
+    def commit(
+        self, model: str, state: ModelState, version: int, key: str, outcome: Outcome
+    ) -> None:
+        """Atomically: write `state` if the stored version is still `version`; record `outcome`.
 
         Raises `Conflict` if another writer committed first.
         """
@@ -141,3 +144,38 @@ class Ledger(Protocol):
     def outcomes(self, subject: str | None = None, limit: int = 50) -> list[Outcome]:
         """Newest first: the decision trail for `interlock status`."""
         ...
+
+
+class Ports:
+    """The adapters a runner may use; each is built on first use, so a function loads only its own."""
+
+    def __init__(
+        self,
+        ledger: Callable[[], Ledger],
+        bus: Callable[[], EventBus],
+        dags: Callable[[], DagTrigger],
+        registry: Callable[[], ModelRegistry],
+        router: Callable[[], TrafficRouter],
+    ) -> None:
+        self._ledger, self._bus, self._dags = ledger, bus, dags
+        self._registry, self._router = registry, router
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return self._ledger()
+
+    @cached_property
+    def bus(self) -> EventBus:
+        return self._bus()
+
+    @cached_property
+    def dags(self) -> DagTrigger:
+        return self._dags()
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        return self._registry()
+
+    @cached_property
+    def router(self) -> TrafficRouter:
+        return self._router()

@@ -1,8 +1,8 @@
-"""Contract layer: the topic each event travels on — one list for the CLI, the local stack and deploy."""
+"""Shared (functions, CLI, local stack, deploy): the topics, and which function each feeds."""
 
 from __future__ import annotations
 
-from interlock.core.events import PREFIX
+from interlock.core.kinds import BY_TYPE
 
 DATA = "interlock-data"
 EVALUATIONS = "interlock-evaluations"
@@ -22,12 +22,17 @@ SUBSCRIBERS = {
 ALL = (DATA, EVALUATIONS, OBSERVATIONS, REQUESTS, DECISIONS, DEAD_LETTER)
 
 
+_BY_FUNCTION = {function: topic for topic, function in SUBSCRIBERS.items()}
+
+
 def topic_for(ce_type: str) -> str:
-    """Where a published event of `ce_type` goes."""
-    if ce_type == PREFIX + "model.evaluated.v1":
-        return EVALUATIONS
-    if ce_type == PREFIX + "model.observed.v1":
-        return OBSERVATIONS
-    if ce_type.endswith(".requested.v1"):
-        return REQUESTS
-    raise ValueError(f"interlock does not publish {ce_type} by hand")
+    """Where a published event of `ce_type` goes: the topic of the function that accepts it."""
+    kind = BY_TYPE.get(ce_type)
+    if kind is None or not kind.own:
+        raise ValueError(f"interlock does not publish {ce_type} by hand")
+    return _BY_FUNCTION[kind.function]
+
+
+def path(project: str, topic: str) -> str:
+    """Accept a short topic name or a full `projects/P/topics/T` path."""
+    return topic if topic.startswith("projects/") else f"projects/{project}/topics/{topic}"

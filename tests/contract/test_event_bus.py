@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from interlock.adapters.pubsub import PubSubEventBus, cloudevent_message, payload_message
+from interlock.adapters.pubsub import PubSubEventBus
+from interlock.core.binding import cloudevent_message, payload_message
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import PUBSUB_PUBLISHED, Outcome
 from interlock_dev.emulators import Emulator

@@ -90,7 +90,7 @@ def commit_until_done(
     while True:
         snap = ledger.load(model)
         try:
-            ledger.commit(model, change(snap.state), snap.etag, key, outcome(0, model))
+            ledger.commit(model, change(snap.state), snap.version, key, outcome(0, model))
             return conflicts
         except Conflict:
             conflicts += 1
@@ -108,12 +108,13 @@ class TestLedgerContract:
         self, ledger: Ledger
     ) -> None:
         first, second = outcome(1), outcome(2)
-        assert ledger.record("k/1#3", first) == first
-        assert ledger.record("k/1#3", second) == first
+        assert ledger.record("k/1#3", first) is first  # this call's record won
+        again = ledger.record("k/1#3", second)
+        assert again == first and again is not second  # a racer learns it lost
         assert ledger.get("k/1#3") == first
         assert ledger.outcomes() == [first]
 
-    def test_load_returns_an_empty_state_at_etag_zero_when_the_model_is_new(
+    def test_load_returns_an_empty_state_at_version_zero_when_the_model_is_new(
         self, ledger: Ledger
     ) -> None:
         assert ledger.load("churn") == Snapshot(ModelState(), 0)
@@ -123,20 +124,20 @@ class TestLedgerContract:
         ledger.commit("churn", state, 0, "key-1", outcome(1))
         snap = ledger.load("churn")
         assert snap.state == state
-        assert snap.etag == 1
+        assert snap.version == 1
         assert ledger.get("key-1") == outcome(1)
         ledger.commit("churn", ModelState(), 1, "key-2", outcome(2))
         assert ledger.load("churn").state == ModelState()
-        assert ledger.load("churn").etag == 2
+        assert ledger.load("churn").version == 2
 
-    def test_second_commit_conflicts_when_two_writers_hold_the_same_etag(
+    def test_second_commit_conflicts_when_two_writers_hold_the_same_version(
         self, ledger: Ledger
     ) -> None:
         ledger.commit("churn", ModelState(inconclusive_streak=1), 0, "a", outcome(1))
-        etag = ledger.load("churn").etag
-        ledger.commit("churn", ModelState(inconclusive_streak=2), etag, "b", outcome(2))
+        version = ledger.load("churn").version
+        ledger.commit("churn", ModelState(inconclusive_streak=2), version, "b", outcome(2))
         with pytest.raises(Conflict):
-            ledger.commit("churn", ModelState(inconclusive_streak=3), etag, "c", outcome(3))
+            ledger.commit("churn", ModelState(inconclusive_streak=3), version, "c", outcome(3))
         assert ledger.load("churn") == Snapshot(ModelState(inconclusive_streak=2), 2)
         assert ledger.get("c") is None  # the loser's decision is not recorded either
 
@@ -152,10 +153,10 @@ class TestLedgerContract:
         ledger.record("key-1", outcome(1))
         with pytest.raises(Conflict):
             ledger.commit("churn", ModelState(inconclusive_streak=1), 0, "key-1", outcome(2))
-        assert ledger.load("churn").etag == 0
+        assert ledger.load("churn").version == 0
         assert ledger.get("key-1") == outcome(1)
 
-    def test_exactly_one_commit_wins_when_threads_race_on_one_etag(self, ledger: Ledger) -> None:
+    def test_exactly_one_commit_wins_when_threads_race_on_one_version(self, ledger: Ledger) -> None:
         writers = 4
         barrier = threading.Barrier(writers)
 
@@ -184,7 +185,7 @@ class TestLedgerContract:
             list(pool.map(work, range(writers)))
         snap = ledger.load("churn")
         assert snap.state.inconclusive_streak == writers * each
-        assert snap.etag == writers * each
+        assert snap.version == writers * each
         assert len(ledger.outcomes(limit=100)) == writers * each
 
     def test_acquire_refuses_another_holder_when_the_lease_is_unexpired(

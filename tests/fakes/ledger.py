@@ -43,16 +43,20 @@ class FakeLedger:
             return Snapshot(ModelState(), 0)
         return Snapshot(decode(ModelState, found[1]), found[0])
 
-    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
+    def commit(
+        self, model: str, state: ModelState, version: int, key: str, outcome: Outcome
+    ) -> None:
         """See `Ledger.commit`; a key already recorded also raises `Conflict` (a racer decided)."""
         state_json, outcome_json = encode(state), encode(outcome)
         with self._lock:
             current = self._models.get(model, (0, None))[0]
-            if current != etag:
-                raise Conflict(f"{model}: etag {etag} is stale, stored etag is {current}")
+            if current != version:
+                raise Conflict(
+                    f"{model}: state version {version} is stale, stored version is {current}"
+                )
             if key in self._decisions:
                 raise Conflict(f"{model}: decision {key!r} was already recorded")
-            self._models[model] = (etag + 1, state_json)
+            self._models[model] = (version + 1, state_json)
             self._decisions[key] = (len(self._decisions), outcome_json)
 
     def acquire(self, subject: str, holder: str, ttl_s: float, now: datetime) -> bool:

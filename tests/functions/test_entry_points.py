@@ -7,6 +7,7 @@ under test here is the HTTP contract: shapes accepted, 200 to ack, 500 to make P
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +16,11 @@ import pytest
 from functions_framework import create_app
 
 from interlock import bootstrap
+from interlock.core import binding
 from interlock.core.codec import encode, format_time
 from interlock.core.errors import TransientError
-from interlock.core.events import TYPE_OF
 from tests.builders import NOW
-from tests.handlers.world import World, evaluation, window
+from tests.handlers.world import World, evaluation, inbound, window
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "main.py")
 
@@ -36,17 +37,10 @@ def client(target: str):
 
 
 def pubsub_message(payload, ce_id: str = "ce-1") -> dict:
-    attributes = {
-        "ce-specversion": "1.0",
-        "ce-type": TYPE_OF[type(payload)],
-        "ce-source": "//test",
-        "ce-id": ce_id,
-        "ce-time": format_time(NOW),
-    }
-    data = base64.b64encode(json.dumps(encode(payload)).encode()).decode()
+    message = binding.payload_message(payload, "//test", ce_id, NOW)
     return {
-        "data": data,
-        "attributes": attributes,
+        "data": base64.b64encode(message.data).decode(),
+        "attributes": dict(message.attributes),
         "messageId": "m-" + ce_id,
         "publishTime": format_time(NOW),
     }
@@ -65,10 +59,7 @@ def binary(c, payload, ce_id="ce-1"):
 
 
 def structured(c, payload, ce_id="ce-1"):
-    event = {
-        "specversion": "1.0", "type": TYPE_OF[type(payload)], "source": "//cli", "id": ce_id,
-        "time": format_time(NOW), "datacontenttype": "application/json", "data": encode(payload),
-    }  # fmt: skip
+    event = binding.structured(binding.ce_type_of(payload), "//cli", ce_id, NOW, encode(payload))
     return c.post(
         "/", headers={"Content-Type": "application/cloudevents+json"}, data=json.dumps(event)
     )
@@ -102,9 +93,7 @@ def test_evaluation_is_rejected_and_acked_when_it_fails_the_gate(world, send):
 
 def test_window_of_a_revision_that_no_longer_serves_is_recorded_stale(world):
     c = client("on_model_observed")
-    world.handler.handle(
-        __import__("tests.handlers.world", fromlist=["inbound"]).inbound(evaluation("1"))
-    )
+    world.handler.handle(inbound(evaluation("1")))
     response = binary(c, window("7", 1))
     assert response.status_code == 200
     assert world.ledger.outcomes()[0].kind == "stale"
@@ -128,7 +117,7 @@ def test_transient_failure_answers_500_so_pubsub_redelivers(world):
 
 @pytest.mark.parametrize("send", SHAPES, ids=lambda f: f.__name__)
 def test_invalid_event_is_acked_and_dead_lettered_with_reason(world, send):
-    bad = evaluation("1").__class__(**{**evaluation("1").__dict__, "model": "unknown-model"})
+    bad = dataclasses.replace(evaluation("1"), model="unknown-model")
     response = send(client("on_model_evaluated"), bad)
     assert response.status_code == 200
     (dead,) = world.bus.topics["dead-letter"]
@@ -196,9 +185,7 @@ def test_gcs_notification_triggers_a_dag_run_through_on_data_landed(world):
 def test_manual_promote_goes_through_on_request(world):
     from interlock.core.events import PromoteRequested
 
-    world.handler.handle(
-        __import__("tests.handlers.world", fromlist=["inbound"]).inbound(evaluation("1"))
-    )
+    world.handler.handle(inbound(evaluation("1")))
     response = structured(
         client("on_request"),
         PromoteRequested(request_id="r-9", model="churn", version="3", requested_by="ana"),
@@ -231,10 +218,13 @@ def test_message_pubsub_gave_up_on_is_recorded_once_as_dead_lettered(world):
     assert "dead-letter" not in world.bus.topics  # never sent round again
 
 
-def test_own_dead_letter_is_not_recorded_twice_when_it_reaches_on_dead_letter(world):
-    bad = evaluation("1").__class__(**{**evaluation("1").__dict__, "model": "unknown-model"})
+def test_own_dead_letter_is_neither_recorded_nor_announced_again_when_it_reaches_on_dead_letter(
+    world,
+):
+    bad = dataclasses.replace(evaluation("1"), model="unknown-model")
     structured(client("on_model_evaluated"), bad)
     (sent,) = world.bus.topics["dead-letter"]
+    announced = list(world.bus.topics["decisions"])
     message = {
         "data": base64.b64encode(sent.data).decode(),
         "attributes": dict(sent.attributes),
@@ -245,3 +235,5 @@ def test_own_dead_letter_is_not_recorded_twice_when_it_reaches_on_dead_letter(wo
     )
     assert response.status_code == 200
     assert len(world.ledger.outcomes()) == 1 and len(world.bus.topics["dead-letter"]) == 1
+    # Recognised as our own before anything is done: not even the outcome is published again.
+    assert world.bus.topics["decisions"] == announced

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 from interlock.core.events import ModelEvaluated, ModelObserved
 from interlock.core.inbound import Inbound
-from interlock.handlers import Handler, Ports, Topics
-from interlock.ports import RevisionSpec
+from interlock.handlers import Handler, Topics
+from interlock.ports import Ports, RevisionSpec
 from tests.builders import NOW, policy
 from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger

@@ -9,8 +9,9 @@ from typing import Literal
 
 import pytest
 
+from interlock.contract import schema
 from interlock.core import codec
-from interlock.core.codec import decode, encode, schema, spec
+from interlock.core.codec import decode, encode, spec
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.state import ModelState
 from tests.builders import state, windows

@@ -58,6 +58,10 @@ def test_gate_decides_when_table_row(overrides, st, kind, expected):
         assert decision.effects == ()
 
 
+SERVICE = "projects/p/locations/l/services/churn"
+VERTEX_MODEL = "projects/p/locations/l/models/churn"
+
+
 def test_gate_compares_across_datasets_when_policy_allows_it():
     mp = policy(gate={"same_dataset": False}).model("churn")
     decision = gate(evaluated(dataset_id="ds2"), state(), mp, NOW)
@@ -81,14 +85,20 @@ def test_gate_skips_relative_rule_when_champion_lacks_the_metric():
 def test_gate_starts_canary_with_split_and_alias_when_passing():
     decision = gate(evaluated(), state(), policy().model("churn"), NOW)
     deploy, traffic, alias = decision.effects
-    assert deploy == DeployRevision("churn", "4", "churn-v4")
+    assert deploy == DeployRevision(
+        model="churn", version="4", revision="churn-v4",
+        service=SERVICE, vertex_model=VERTEX_MODEL,
+        image="img:1", env={"MODEL_NAME": "churn"}, port=8080,
+        labels={"interlock-model": "churn", "interlock-version": "4"},
+    )  # fmt: skip
     assert isinstance(traffic, SetTraffic)
     assert traffic.splits == (
         TrafficSplit("churn-v3", 90, "champion"),
         TrafficSplit("churn-v4", 10, "candidate"),
         TrafficSplit("churn-v2", 0, "previous"),
     )
-    assert alias == MoveAliases("churn", "4", add=("candidate",))
+    assert traffic.service == SERVICE
+    assert alias == MoveAliases("churn", VERTEX_MODEL, "4", add=("candidate",))
     assert decision.state is not None and decision.state.candidate is not None
     assert decision.state.candidate.version == "4"
     assert decision.state.candidate.evaluation is not None

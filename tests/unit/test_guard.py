@@ -58,6 +58,10 @@ def test_guard_decides_when_table_row(obs, st, overrides, kind, expected):
         assert fragment in text
 
 
+SERVICE = "projects/p/locations/l/services/churn"
+VERTEX_MODEL = "projects/p/locations/l/models/churn"
+
+
 def run(sequence: list[dict[str, float]], st: ModelState, revision: str = "churn-v3") -> list[str]:
     """Feed windows one after another through the guard, carrying the state like the ledger does."""
     mp = policy().model("churn")
@@ -90,8 +94,8 @@ def test_guard_rollback_moves_traffic_and_alias_back_when_champion_breaches():
         NOW,
     )
     traffic, alias = decision.effects
-    assert traffic == SetTraffic("churn", (TrafficSplit("churn-v2", 100, "champion"),))
-    assert alias == MoveAliases("churn", "2", add=("champion",), remove=("previous",))
+    assert traffic == SetTraffic("churn", SERVICE, (TrafficSplit("churn-v2", 100, "champion"),))
+    assert alias == MoveAliases("churn", VERTEX_MODEL, "2", add=("champion",), remove=("previous",))
     nxt = decision.state
     assert nxt is not None and nxt.champion is not None
     assert nxt.champion.version == "2" and nxt.previous is None
@@ -106,9 +110,10 @@ def test_guard_abort_returns_all_traffic_to_champion_when_candidate_fails():
     traffic, alias = decision.effects
     assert traffic == SetTraffic(
         "churn",
+        SERVICE,
         (TrafficSplit("churn-v3", 100, "champion"), TrafficSplit("churn-v2", 0, "previous")),
     )
-    assert alias == MoveAliases("churn", "4", remove=("candidate",))
+    assert alias == MoveAliases("churn", VERTEX_MODEL, "4", remove=("candidate",))
     assert decision.state is not None and decision.state.candidate is None
     assert "4" in decision.state.rejected_versions
     assert (
@@ -123,10 +128,14 @@ def test_guard_completion_keeps_old_champion_warm_as_previous_when_canary_ends()
     traffic = decision.effects[0]
     assert traffic == SetTraffic(
         "churn",
+        SERVICE,
         (TrafficSplit("churn-v4", 100, "champion"), TrafficSplit("churn-v3", 0, "previous")),
     )
-    assert MoveAliases("churn", "4", add=("champion",), remove=("candidate",)) in decision.effects
-    assert MoveAliases("churn", "3", add=("previous",)) in decision.effects
+    assert (
+        MoveAliases("churn", VERTEX_MODEL, "4", add=("champion",), remove=("candidate",))
+        in decision.effects
+    )
+    assert MoveAliases("churn", VERTEX_MODEL, "3", add=("previous",)) in decision.effects
     nxt = decision.state
     assert nxt is not None and nxt.champion is not None and nxt.previous is not None
     assert (nxt.champion.version, nxt.previous.version) == ("4", "3")

@@ -108,12 +108,15 @@ def test_documents_in_every_recorded_shape_parse():
 
 def test_effects_describe_themselves_for_the_decision_trail():
     assert TriggerDag("p", "dag", "run", {}).describe() == "trigger DAG dag run run"
-    assert DeployRevision("m", "3", "m-v3").describe() == "deploy revision m-v3 for m v3"
     assert (
-        SetTraffic("m", (TrafficSplit("a", 90, "champion"), TrafficSplit("b", 10))).describe()
+        DeployRevision("m", "3", "m-v3", "s", "vm", "img", {}, 8080, {}).describe()
+        == "deploy revision m-v3 for m v3"
+    )
+    assert (
+        SetTraffic("m", "s", (TrafficSplit("a", 90, "champion"), TrafficSplit("b", 10))).describe()
         == "traffic a=90% [champion], b=10%"
     )
     assert (
-        MoveAliases("m", "3", ("champion",), ("candidate",)).describe()
+        MoveAliases("m", "vm", "3", ("champion",), ("candidate",)).describe()
         == "aliases v3 +champion -candidate"
     )

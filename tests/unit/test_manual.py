@@ -62,7 +62,11 @@ def test_manual_rollback_goes_to_previous_without_counting_as_automatic():
         NOW,
     )
     assert decision.kind == "rolled_back" and decision.manual
-    assert decision.effects[0] == SetTraffic("churn", (TrafficSplit("churn-v2", 100, "champion"),))
+    assert decision.effects[0] == SetTraffic(
+        "churn",
+        "projects/p/locations/l/services/churn",
+        (TrafficSplit("churn-v2", 100, "champion"),),
+    )
     assert decision.state is not None and decision.state.rollbacks == ()
 
 

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from interlock.core.errors import PermanentError
-from interlock.core.policy import PolicyError, Rule, load_policy, parse_duration, parse_rule
+from interlock.core.policy import PolicyError, Rule
+from interlock.core.policy_load import load_policy, parse_duration, parse_rule
 from tests.builders import POLICY_DOC
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,7 +86,7 @@ def test_policy_error_is_a_permanent_error_with_all_problems_in_its_message():
 def test_policy_example_in_the_repo_loads_when_checked():
     pol = load_policy(yaml.safe_load((REPO / "interlock.yaml").read_text()))
     assert pol.model("churn").canary.steps == (10, 50, 100)
-    assert pol.buckets == frozenset({"interlock-landing"})
+    assert {p.bucket for p in pol.pipelines} == {"interlock-landing"}
 
 
 def test_policy_refuses_unknown_model_and_pipeline_by_name():

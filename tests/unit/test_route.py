@@ -8,7 +8,7 @@ import pytest
 
 from interlock.core.effects import TriggerDag
 from interlock.core.events import DataLanded
-from interlock.core.policy import load_policy
+from interlock.core.policy_load import load_policy
 from interlock.core.route import route
 from tests.builders import NOW, POLICY_DOC, policy
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-from interlock.core.decision import idempotency_key
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
     GCS_FINALIZED,
@@ -29,7 +28,8 @@ from interlock.core.events import (
     TriggerRequested,
 )
 from interlock.core.inbound import Inbound, parse_cloudevent, parse_document
-from interlock.core.policy import load_policy
+from interlock.core.keys import idempotency_key
+from interlock.core.policy_load import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "events" / "samples"

@@ -1,6 +1,6 @@
 """Adapters layer: the decision ledger in Firestore (native mode), the deployed `Ledger`.
 
-Documents: `{prefix}models/{model}` {etag, state}, `{prefix}decisions/{key}` {key, subject,
+Documents: `{prefix}models/{model}` {etag (the state's version counter), state}, `{prefix}decisions/{key}` {key, subject,
 kind, decided_at, outcome}, `{prefix}leases/{subject}` {holder, expires_at}; state and outcome are
 the codec's JSON text, so they round-trip exactly (no Firestore type coercion).
 
@@ -102,16 +102,20 @@ class FirestoreLedger:
             return Snapshot(ModelState(), 0)
         return Snapshot(decode(ModelState, json.loads(snap.get("state"))), int(snap.get("etag")))
 
-    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
+    def commit(
+        self, model: str, state: ModelState, version: int, key: str, outcome: Outcome
+    ) -> None:
         """See `Ledger.commit`; a key already recorded also raises `Conflict` (a racer decided)."""
         db = self._db()
         ref = self._doc("models", model)
         try:
             snap = ref.get(timeout=TIMEOUT_S)
             current = int(snap.get("etag")) if snap.exists else 0
-            if current != etag:
-                raise Conflict(f"{model}: etag {etag} is stale, stored etag is {current}")
-            fields = {"model": model, "etag": etag + 1, "state": _dump(state)}
+            if current != version:
+                raise Conflict(
+                    f"{model}: state version {version} is stale, stored version is {current}"
+                )
+            fields = {"model": model, "etag": version + 1, "state": _dump(state)}
             batch = db.batch()
             if snap.exists:
                 batch.update(ref, fields, option=db.write_option(last_update_time=snap.update_time))
@@ -148,7 +152,7 @@ class FirestoreLedger:
                 if not isinstance(err, Conflict):
                     raise err from exc
                 # Someone wrote the lease between our read and write: read again and decide.
-        raise Conflict(f"lease {subject!r}: lost {LEASE_ATTEMPTS} races in a row")
+        return False  # contended: the caller waits for the model as for any busy lease
 
     def release(self, subject: str, holder: str) -> None:
         db = self._db()

@@ -2,7 +2,7 @@
 
 Safe across threads and processes: every call opens its own connection, every read-modify-write
 runs under `BEGIN IMMEDIATE` (SQLite's write lock, taken before the read, so two writers
-serialize instead of both reading the same etag), and WAL lets readers proceed meanwhile.
+serialize instead of both reading the same version), and WAL lets readers proceed meanwhile.
 States and outcomes are stored as the codec's JSON; times as integer microseconds since the
 epoch so they sort as numbers.
 """
@@ -111,20 +111,24 @@ class SqliteLedger:
             return Snapshot(ModelState(), 0)
         return Snapshot(decode(ModelState, json.loads(row[1])), int(row[0]))
 
-    def commit(self, model: str, state: ModelState, etag: int, key: str, outcome: Outcome) -> None:
+    def commit(
+        self, model: str, state: ModelState, version: int, key: str, outcome: Outcome
+    ) -> None:
         """See `Ledger.commit`; a key already recorded also raises `Conflict` (a racer decided)."""
         state_json = _dump(state)
         with self._write() as db:
             row = db.execute("SELECT etag FROM models WHERE model = ?", (model,)).fetchone()
             current = 0 if row is None else int(row[0])
-            if current != etag:
-                raise Conflict(f"{model}: etag {etag} is stale, stored etag is {current}")
+            if current != version:
+                raise Conflict(
+                    f"{model}: state version {version} is stale, stored version is {current}"
+                )
             if db.execute("SELECT 1 FROM decisions WHERE key = ?", (key,)).fetchone():
                 raise Conflict(f"{model}: decision {key!r} was already recorded")
             db.execute(
                 "INSERT INTO models (model, etag, state) VALUES (?, ?, ?) "
                 "ON CONFLICT (model) DO UPDATE SET etag = excluded.etag, state = excluded.state",
-                (model, etag + 1, state_json),
+                (model, version + 1, state_json),
             )
             self._insert_decision(db, key, outcome)
 

@@ -1,66 +1,21 @@
-"""Adapters layer: publish our events on Pub/Sub with the CloudEvents Pub/Sub binding.
+"""Adapters layer: publish messages (built by `core.binding`) on Pub/Sub.
 
-`cloudevent_message` builds the message (pure); `PubSubEventBus` publishes it and waits for the
-server's message id. `google.cloud.pubsub_v1` costs ~0.3 s to import, so it is imported on the
+`PubSubEventBus` publishes and waits for the server's message id. `google.cloud.pubsub_v1` costs ~0.3 s to import, so it is imported on the
 first publish, not at module import: paths that never publish never pay for it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import threading
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
+from interlock import topics
 from interlock.adapters.google_errors import translate
-from interlock.core.codec import encode, format_time
 from interlock.core.errors import InterlockError, PermanentError, TransientError
-from interlock.core.events import TYPE_OF, Outcome, outcome_type
 from interlock.ports import Message
 
-SPECVERSION = "1.0"
-CONTENT_TYPE = "application/json"
 DEFAULT_TIMEOUT_S = 10.0
-
-
-def cloudevent_attributes(
-    ce_type: str, source: str, event_id: str, time: datetime
-) -> dict[str, str]:
-    """Binary-mode CloudEvent attributes; `content-type` is the binding's datacontenttype."""
-    return {
-        "ce-specversion": SPECVERSION,
-        "ce-type": ce_type,
-        "ce-source": source,
-        "ce-id": event_id,
-        "ce-time": format_time(time),
-        "content-type": CONTENT_TYPE,
-    }
-
-
-def cloudevent_message(
-    ce_type: str, source: str, event_id: str, time: datetime, payload: Mapping[str, Any]
-) -> Message:
-    """Our CloudEvent as a Pub/Sub message: ce-* attributes, data = the JSON payload."""
-    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return Message(data=data, attributes=cloudevent_attributes(ce_type, source, event_id, time))
-
-
-def payload_message(payload: object, source: str, event_id: str, time: datetime) -> Message:
-    """A core payload (event or Outcome) as a message, its CloudEvents type chosen from the core."""
-    if isinstance(payload, Outcome):
-        ce_type = outcome_type(payload.kind)
-    elif type(payload) in TYPE_OF:
-        ce_type = TYPE_OF[type(payload)]
-    else:
-        raise TypeError(f"no CloudEvents type for {type(payload).__name__}")
-    return cloudevent_message(ce_type, source, event_id, time, encode(payload))
-
-
-def topic_path(project: str, topic: str) -> str:
-    """Accept a short topic name or a full `projects/P/topics/T` path."""
-    return topic if topic.startswith("projects/") else f"projects/{project}/topics/{topic}"
 
 
 def translate_error(exc: Exception, what: str) -> InterlockError:
@@ -111,7 +66,7 @@ class PubSubEventBus:
             return self._client
 
     def publish(self, topic: str, message: Message) -> str:
-        path = topic_path(self.project, topic)
+        path = topics.path(self.project, topic)
         try:
             client = self._publisher()
             future = client.publish(

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from interlock.adapters.policy_yaml import read_policy
 from interlock.core.errors import PermanentError
-from interlock.policy_file import read_policy
 
 DEFAULT_POLICY = "interlock.yaml"
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from interlock.cli.common import fail, load_policy_or_fail, read_json
 from interlock.core import codec
-from interlock.core.decide import decide, model_of
-from interlock.core.decision import idempotency_key
+from interlock.core.dispatch import decide
+from interlock.core.keys import idempotency_key
+from interlock.core.kinds import model_of
 from interlock.core.errors import PermanentError
 from interlock.core.inbound import parse_document
 from interlock.core.state import ModelState
@@ -48,7 +49,7 @@ def explain_command(args: Any) -> int:
     except PermanentError as err:
         fail(f"{args.event} is not an event interlock accepts: {err}")
     now = codec.parse_time(args.now, "--now") if args.now else datetime.now(UTC)
-    model = model_of(event)
+    model = model_of(event.payload)
     state = _state(args.state, model)
     try:
         decision = decide(event, policy, state, now)

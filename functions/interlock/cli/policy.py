@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from interlock.adapters.policy_yaml import read_policy
 from interlock.core.policy import PolicyError
-from interlock.policy_file import read_policy
 
 
 def check_command(path: str) -> int:

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import json
 import typing
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from interlock import topics
 from interlock.cli.common import caller, fail, project, read_json
-from interlock.core import codec
-from interlock.core.errors import PermanentError
-from interlock.core.events import EVENT_TYPES, PREFIX
+from interlock.core import binding, codec
+from interlock.core.errors import InterlockError, PermanentError
+from interlock.core.events import PREFIX
+from interlock.core.kinds import OWN_TYPES
 
-SHORT_TYPES = {t.removeprefix(PREFIX).removesuffix(".v1"): t for t in EVENT_TYPES}
+SHORT_TYPES = {t.removeprefix(PREFIX).removesuffix(".v1"): t for t in OWN_TYPES}
 
 
 def resolve_type(name: str) -> str:
-    if name in EVENT_TYPES:
+    if name in OWN_TYPES:
         return name
     if name in SHORT_TYPES:
         return SHORT_TYPES[name]
@@ -66,7 +65,7 @@ def validated(ce_type: str, payload: Any) -> Any:
     from interlock import contract
 
     try:
-        value: Any = codec.decode(EVENT_TYPES[ce_type], payload)
+        value: Any = codec.decode(OWN_TYPES[ce_type], payload)
         contract.validate(ce_type, codec.encode(value))
     except PermanentError as err:
         fail(f"invalid {ce_type.removeprefix(PREFIX)} event: {err}")
@@ -82,49 +81,32 @@ def send(
     topic: str | None,
     echo: bool = True,
 ) -> None:
-    from interlock.adapters.pubsub import payload_message, topic_path
-
     now = datetime.now(UTC)
     event_id = uuid.uuid4().hex
     source = f"//interlock/cli/{caller(None) or 'unknown'}"
     if to:
-        _post(to, ce_type, source, event_id, now, codec.encode(value), echo)
+        from interlock.adapters.function_http import post_cloudevent
+
+        event = binding.structured(ce_type, source, event_id, now, codec.encode(value))
+        try:
+            status = post_cloudevent(to, event)
+        except InterlockError as err:
+            fail(f"--to {getattr(err, 'reason', err)}")
+        if echo:
+            print(f"posted {ce_type} id={event_id} to {to}: HTTP {status}")
         return
     from interlock.adapters.pubsub import PubSubEventBus
 
     proj = project(project_arg)
-    path = topic_path(proj, topic or topics.topic_for(ce_type))
+    path = topics.path(proj, topic or topics.topic_for(ce_type))
     try:
         message_id = PubSubEventBus(proj).publish(
-            path, payload_message(value, source, event_id, now)
+            path, binding.payload_message(value, source, event_id, now)
         )
     except Exception as err:
         fail(f"publish to {path} failed: {err}")
     if echo:
         print(f"published {ce_type} id={event_id} to {path} (message {message_id})")
-
-
-def _post(
-    url: str, ce_type: str, source: str, event_id: str, now: datetime, data: Any, echo: bool
-) -> None:
-    if not url.startswith(("http://", "https://")):
-        fail(f"--to {url!r}: expected an http:// or https:// function URL")
-    event = {
-        "specversion": "1.0", "type": ce_type, "source": source, "id": event_id,
-        "time": codec.format_time(now), "datacontenttype": "application/json", "data": data,
-    }  # fmt: skip
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url, data=json.dumps(event).encode(), method="POST",
-        headers={"Content-Type": "application/cloudevents+json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (user-given URL)
-            if echo:
-                print(f"posted {ce_type} id={event_id} to {url}: HTTP {response.status}")
-    except urllib.error.HTTPError as err:
-        fail(f"{url} answered HTTP {err.code}: {err.read()[:500].decode(errors='replace')}")
-    except (urllib.error.URLError, OSError) as err:
-        fail(f"cannot reach {url}: {getattr(err, 'reason', err)}")
 
 
 def publish_command(args: Any) -> int:
@@ -143,7 +125,7 @@ def publish_command(args: Any) -> int:
         if not args.type:
             fail("name the event TYPE (e.g. model.evaluated) or pass --file")
         ce_type = resolve_type(args.type)
-        payload = fields_to_payload(EVENT_TYPES[ce_type], args.field or [])
+        payload = fields_to_payload(OWN_TYPES[ce_type], args.field or [])
     send(
         ce_type, validated(ce_type, payload), to=args.to, project_arg=args.project, topic=args.topic
     )

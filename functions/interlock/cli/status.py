@@ -7,19 +7,16 @@ from typing import Any
 
 from interlock.cli.common import fail, load_policy_or_fail, project
 from interlock.cli.explain import summary
+from interlock.core.errors import PermanentError
 
 
 def _ledger(spec: str, project_arg: str | None) -> Any:
-    if spec.startswith("sqlite:"):
-        from interlock.adapters.ledger_sqlite import SqliteLedger
+    from interlock.bootstrap import ledger_from
 
-        return SqliteLedger(spec.removeprefix("sqlite:"))
-    if spec == "firestore":
-        from interlock.adapters.ledger_firestore import FirestoreLedger
-
-        database = os.environ.get("INTERLOCK_FIRESTORE_DATABASE", "(default)")
-        return FirestoreLedger(project(project_arg), database)
-    fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
+    try:
+        return ledger_from(spec, project(project_arg), os.environ)
+    except PermanentError:
+        fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
 
 
 def status_command(args: Any) -> int:

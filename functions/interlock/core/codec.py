@@ -49,12 +49,12 @@ def spec(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata=meta)
 
 
-def _spec_of(f: dataclasses.Field[Any]) -> Spec:
+def spec_of(f: dataclasses.Field[Any]) -> Spec:
     s = f.metadata.get("spec")
     return s if isinstance(s, Spec) else Spec()
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
@@ -131,7 +131,7 @@ def _check_number(value: Any, path: str, s: Spec, *, integer: bool) -> float | i
     return number
 
 
-def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(typing.get_args(tp)) == 2:
@@ -141,7 +141,7 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def _decode_value(tp: Any, value: Any, path: str, s: Spec) -> Any:
-    tp, optional = _unwrap_optional(tp)
+    tp, optional = unwrap_optional(tp)
     if value is None:
         if optional:
             return None
@@ -192,7 +192,7 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
     """Build `cls` from untrusted JSON-like data, or raise PermanentError naming the field."""
     if not isinstance(data, dict):
         raise PermanentError(path or "data", f"expected an object, got {_describe(data)}")
-    hints = _hints(cls)
+    hints = type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
@@ -203,7 +203,7 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise PermanentError(_join(path, name), "required field missing")
             continue
-        kwargs[name] = _decode_value(hints[name], data[name], _join(path, name), _spec_of(f))
+        kwargs[name] = _decode_value(hints[name], data[name], _join(path, name), spec_of(f))
     return cls(**kwargs)
 
 
@@ -218,78 +218,3 @@ def encode(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: encode(v) for k, v in value.items()}
     return value
-
-
-def _schema_of(tp: Any, s: Spec, defs: dict[str, Any]) -> dict[str, Any]:
-    tp, optional = _unwrap_optional(tp)
-    out: dict[str, Any]
-    origin = typing.get_origin(tp)
-    if tp is str:
-        out = {"type": "string", "maxLength": s.max_length}
-        if s.pattern:
-            out["pattern"] = s.pattern
-    elif tp is bool:
-        out = {"type": "boolean"}
-    elif tp is int or tp is float:
-        out = {"type": "integer" if tp is int else "number"}
-        if s.minimum is not None:
-            out["minimum"] = s.minimum
-        if s.maximum is not None:
-            out["maximum"] = s.maximum
-    elif tp is datetime:
-        out = {"type": "string", "format": "date-time"}
-    elif origin is typing.Literal:
-        out = {"enum": list(typing.get_args(tp))}
-    elif origin is tuple:
-        item = _schema_of(typing.get_args(tp)[0], s, defs)
-        out = {"type": "array", "items": item, "maxItems": MAX_LIST_ITEMS}
-    elif origin is Mapping or origin is dict:
-        item = _schema_of(typing.get_args(tp)[1], s, defs)
-        out = {
-            "type": "object",
-            "propertyNames": {"pattern": KEY_PATTERN},
-            "additionalProperties": item,
-            "maxProperties": MAX_MAP_ITEMS,
-        }
-    elif dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        defs.setdefault(tp.__name__, _object_schema(tp, defs))
-        out = {"$ref": f"#/$defs/{tp.__name__}"}
-    else:
-        raise TypeError(f"unsupported field type {tp!r}")
-    if s.description:
-        out["description"] = s.description
-    if optional:
-        return {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
-def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
-    hints = _hints(cls)
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    for f in dataclasses.fields(cls):
-        props[f.name] = _schema_of(hints[f.name], _spec_of(f), defs)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            required.append(f.name)
-    out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
-    if required:
-        out["required"] = required
-    doc = (cls.__doc__ or "").strip().splitlines()
-    if doc:
-        out["description"] = doc[0]
-    return out
-
-
-def schema(cls: type, *, schema_id: str, title: str) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a payload type."""
-    defs: dict[str, Any] = {}
-    body = _object_schema(cls, defs)
-    out: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": schema_id,
-        "title": title,
-        **body,
-    }
-    if defs:
-        out["$defs"] = dict(sorted(defs.items()))
-    return out

@@ -1,7 +1,8 @@
-"""Core layer: the effects a decision asks for. Handlers apply them, in order, through the ports.
+"""Core layer: the effects a decision asks for, applied in order through the ports (`apply.py`).
 
-Every effect is idempotent by construction (deterministic names, absolute traffic, alias sets), so
-re-applying one after a crash or a redelivery converges to the same state.
+Each effect carries everything applying it needs (service, Vertex model, the revision's spec), so
+the applier reads no policy. Every effect is idempotent by construction (deterministic names,
+absolute traffic, alias sets): re-applying one after a crash or a redelivery converges.
 """
 
 from __future__ import annotations
@@ -23,11 +24,20 @@ class TriggerDag:
 
 @dataclass(frozen=True)
 class DeployRevision:
-    """Ensure a Cloud Run revision named `revision` serves `version` (holding no traffic yet)."""
+    """Ensure Cloud Run revision `revision` of `service` serves `version`, holding no traffic yet.
+
+    The applier adds only what the registry knows: `AIP_STORAGE_URI`, the version's artifacts.
+    """
 
     model: str
     version: str
     revision: str
+    service: str
+    vertex_model: str
+    image: str
+    env: Mapping[str, str]
+    port: int
+    labels: Mapping[str, str]
 
     def describe(self) -> str:
         return f"deploy revision {self.revision} for {self.model} v{self.version}"
@@ -49,6 +59,7 @@ class SetTraffic:
     """Set the service's whole traffic block (percents sum to 100)."""
 
     model: str
+    service: str
     splits: tuple[TrafficSplit, ...]
 
     def describe(self) -> str:
@@ -60,6 +71,7 @@ class MoveAliases:
     """Put `add` aliases on `version` (Vertex moves them off any other version) and drop `remove`."""
 
     model: str
+    vertex_model: str
     version: str
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()

@@ -1,7 +1,7 @@
 """Core layer: the typed, frozen payload of every event interlock receives or emits.
 
 Facts are past tense (`model.evaluated`), requests imperative (`model.promote.requested`).
-The CloudEvents type of each payload is in `EVENT_TYPES`; `events/schemas/` is generated from here.
+The CloudEvents type of each inbound payload is in `core.kinds`; `events/schemas/` is generated from here.
 """
 
 from __future__ import annotations
@@ -25,13 +25,21 @@ REVISION = r"^[a-z][a-z0-9-]{0,62}$"
 class DataLanded:
     """A Cloud Storage object was finalized (any inbound shape, normalized)."""
 
-    bucket: str = spec(max_length=222, pattern=r"^[a-z0-9][a-z0-9._\-]{1,220}$")
+    bucket: str = spec(
+        max_length=222,
+        pattern=r"^[a-z0-9][a-z0-9._\-]{1,220}$",
+        description="Cloud Storage bucket; must be configured in the policy",
+    )
     name: str = spec(max_length=1024, description="object name (GCS limit: 1024 bytes)")
     generation: int = spec(minimum=1, description="pins the exact object version")
-    size: int | None = spec(None, minimum=0)
-    md5_hash: str | None = spec(None, max_length=64)
-    content_type: str | None = spec(None, max_length=256)
-    time_created: datetime | None = spec(None)
+    size: int | None = spec(
+        None, minimum=0, description="object size in bytes (absent for payloadFormat NONE)"
+    )
+    md5_hash: str | None = spec(
+        None, max_length=64, description="base64 MD5 of the content, as GCS reports it"
+    )
+    content_type: str | None = spec(None, max_length=256, description="MIME type of the object")
+    time_created: datetime | None = spec(None, description="when GCS created this generation")
 
     @property
     def uri(self) -> str:
@@ -45,58 +53,82 @@ class ModelEvaluated:
     model: str = spec(pattern=NAME, description="model name in the policy")
     version: str = spec(pattern=VERSION_ID, description="Vertex AI Model Registry version id")
     dataset_id: str = spec(max_length=256, description="id of the held-out evaluation set")
-    sample_count: int = spec(minimum=0)
+    sample_count: int = spec(
+        minimum=0, description="rows in the evaluation set (gate: min_samples)"
+    )
     metrics: Mapping[str, float] = spec(finite=False, description="metric name -> value")
-    evaluated_at: datetime = spec()
+    evaluated_at: datetime = spec(description="when the evaluation finished (max age applies)")
     run_id: str = spec(max_length=256, description="pipeline run that produced the version")
     input_uri: str | None = spec(None, pattern=GCS_URI, description="pinned training input")
-    artifact_uri: str | None = spec(None, max_length=1024)
+    artifact_uri: str | None = spec(
+        None, max_length=1024, description="where the model artifact was written"
+    )
 
 
 @dataclass(frozen=True)
 class ModelObserved:
     """Live metrics of one serving revision over one window."""
 
-    model: str = spec(pattern=NAME)
+    model: str = spec(pattern=NAME, description="model name in the policy")
     revision: str = spec(pattern=REVISION, description="Cloud Run revision name")
-    version: str = spec(pattern=VERSION_ID)
-    window_start: datetime = spec()
-    window_end: datetime = spec()
-    sample_count: int = spec(minimum=0)
-    metrics: Mapping[str, float] = spec(finite=False)
+    version: str = spec(pattern=VERSION_ID, description="model version the revision serves")
+    window_start: datetime = spec(description="start of the observation window")
+    window_end: datetime = spec(description="end of the window; must advance per revision")
+    sample_count: int = spec(minimum=0, description="requests scored in the window (min_samples)")
+    metrics: Mapping[str, float] = spec(
+        finite=False, description="metric name -> value over the window"
+    )
 
 
 @dataclass(frozen=True)
 class TriggerRequested:
     """A person or tool asks to run a pipeline on one pinned object."""
 
-    request_id: str = spec(pattern=REQUEST_ID)
-    pipeline: str = spec(pattern=NAME)
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    pipeline: str = spec(pattern=NAME, description="pipeline name in the policy")
     object_uri: str = spec(pattern=GCS_URI, description="gs://bucket/name#generation")
-    requested_by: str | None = spec(None, max_length=256)
-    reason: str | None = spec(None, max_length=1024)
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
 
 
 @dataclass(frozen=True)
 class PromoteRequested:
     """A person asks to promote a model version (skips the gate, not the ordering guard)."""
 
-    request_id: str = spec(pattern=REQUEST_ID)
-    model: str = spec(pattern=NAME)
-    version: str = spec(pattern=VERSION_ID)
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    version: str = spec(pattern=VERSION_ID, description="Vertex AI Model Registry version id")
     force: bool = spec(False, description="also promote over a newer champion")
-    requested_by: str | None = spec(None, max_length=256)
-    reason: str | None = spec(None, max_length=1024)
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
 
 
 @dataclass(frozen=True)
 class RollbackRequested:
     """A person asks to return a model's traffic and alias to its previous good version."""
 
-    request_id: str = spec(pattern=REQUEST_ID)
-    model: str = spec(pattern=NAME)
-    requested_by: str | None = spec(None, max_length=256)
-    reason: str | None = spec(None, max_length=1024)
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
 
 
 OutcomeKind = Literal[
@@ -120,17 +152,21 @@ OutcomeKind = Literal[
 class Outcome:
     """What interlock decided for one event, and what it changed."""
 
-    decision_id: str = spec(max_length=128)
-    kind: OutcomeKind = spec()
+    decision_id: str = spec(max_length=128, description="id of the decision in the ledger")
+    kind: OutcomeKind = spec(description="what was decided; selects the CloudEvents type")
     subject: str = spec(max_length=256, description="model or pipeline the decision is about")
-    event_id: str = spec(max_length=256)
-    event_type: str = spec(max_length=256)
-    reasons: tuple[str, ...] = spec(max_length=2048)
-    effects: tuple[str, ...] = spec(max_length=2048)
-    decided_at: datetime = spec()
-    manual: bool = spec(False)
-    request_id: str | None = spec(None, max_length=128)
-    requested_by: str | None = spec(None, max_length=256)
+    event_id: str = spec(max_length=256, description="id of the event decided on")
+    event_type: str = spec(max_length=256, description="CloudEvents type of the event decided on")
+    reasons: tuple[str, ...] = spec(
+        max_length=2048, description="every reason, e.g. each failing gate rule"
+    )
+    effects: tuple[str, ...] = spec(
+        max_length=2048, description="what was changed (traffic, alias, DAG run)"
+    )
+    decided_at: datetime = spec(description="when the decision was made")
+    manual: bool = spec(False, description="the event was a manual request")
+    request_id: str | None = spec(None, max_length=128, description="the manual request's id")
+    requested_by: str | None = spec(None, max_length=256, description="the manual request's caller")
 
 
 Payload = (
@@ -142,17 +178,6 @@ Payload = (
     | RollbackRequested
     | Outcome
 )
-Request = TriggerRequested | PromoteRequested | RollbackRequested
-
-# Inbound types we define; outcome types are chosen by kind (see OUTCOME_TYPES).
-EVENT_TYPES: dict[str, type] = {
-    PREFIX + "model.evaluated.v1": ModelEvaluated,
-    PREFIX + "model.observed.v1": ModelObserved,
-    PREFIX + "pipeline.trigger.requested.v1": TriggerRequested,
-    PREFIX + "model.promote.requested.v1": PromoteRequested,
-    PREFIX + "model.rollback.requested.v1": RollbackRequested,
-}
-TYPE_OF: dict[type, str] = {v: k for k, v in EVENT_TYPES.items()}
 
 OUTCOME_TYPES: dict[str, str] = {
     "triggered": PREFIX + "pipeline.triggered.v1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from interlock.core import canary
+from interlock.core import moves
 from interlock.core.decision import Decision
 from interlock.core.events import ModelEvaluated
 from interlock.core.policy import Gate, ModelPolicy
@@ -112,4 +112,17 @@ def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) 
     if failures:
         return Decision("rejected", subject, tuple(failures + notes))
     passed = f"gate passed: {', '.join(r.describe() for r in mp.gate.rules)}"
-    return canary.start(state, mp, ev.version, canary.record_of(ev), now, (passed, *notes))
+    return moves.start(state, mp, ev.version, evaluation_record(ev), now, (passed, *notes))
+
+
+def evaluation_record(ev: ModelEvaluated) -> EvaluationRecord:
+    """What the state keeps of the evaluation a version is promoted on: the baseline for the
+    next version's relative rules (non-finite metrics dropped: they compare with nothing)."""
+    finite = {k: v for k, v in ev.metrics.items() if math.isfinite(v)}
+    return EvaluationRecord(
+        version=ev.version,
+        dataset_id=ev.dataset_id,
+        sample_count=ev.sample_count,
+        metrics=finite,
+        run_id=ev.run_id,
+    )

@@ -3,15 +3,16 @@ failureLimit / inconclusiveLimit: each window gets a verdict, then limits decide
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import datetime, timedelta
 
-from interlock.core import canary
+from interlock.core import moves
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import ModelObserved
 from interlock.core.policy import ModelPolicy
-from interlock.core.state import Candidate, ModelState, Verdict, Window
+from interlock.core.state import ModelState, Verdict, Window
 
 
 def assess(obs: ModelObserved, mp: ModelPolicy) -> tuple[Verdict, list[str]]:
@@ -67,9 +68,7 @@ def _reset_healthy(state: ModelState) -> ModelState:
     c = state.candidate
     if c is None or c.healthy_windows == 0:
         return state
-    return state.replace(
-        candidate=Candidate(c.version, c.revision, c.step, 0, c.evaluation, c.manual, c.since)
-    )
+    return state.replace(candidate=dataclasses.replace(c, healthy_windows=0))
 
 
 def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
@@ -142,16 +141,12 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
                 nxt,
             )
         healthy = c.healthy_windows + 1
-        counted = nxt.replace(
-            candidate=Candidate(
-                c.version, c.revision, c.step, healthy, c.evaluation, c.manual, c.since
-            )
-        )
+        counted = nxt.replace(candidate=dataclasses.replace(c, healthy_windows=healthy))
         held = (
             f"healthy windows at {mp.canary.steps[c.step]} %: {healthy} of {mp.canary.hold_windows}"
         )
         if healthy >= mp.canary.hold_windows:
-            return canary.advance(counted, mp, now, (*why, held))
+            return moves.advance(counted, mp, now, (*why, held))
         return Decision("held", subject, (*why, held), (), counted)
     return Decision("held", subject, tuple(why), (), nxt)
 
@@ -162,7 +157,7 @@ def _roll_back(
     """The candidate is always safe to abort; the champion only within the policy's limits."""
     subject, g = mp.name, mp.guard
     if role == "candidate":
-        return canary.abort(state, mp, now, why)
+        return moves.abort(state, mp, now, why)
     if state.previous is None:
         return Decision(
             "needs_human",
@@ -200,4 +195,4 @@ def _roll_back(
             (),
             paused,
         )
-    return canary.rollback(state, mp, now, why)
+    return moves.rollback(state, mp, now, why)

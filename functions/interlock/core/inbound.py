@@ -18,21 +18,16 @@ from datetime import datetime
 from typing import Any
 
 from interlock.core import codec
+from interlock.core.binding import pubsub_envelope
 from interlock.core.errors import PermanentError
-from interlock.core.events import (
-    EVENT_TYPES,
-    GCS_FINALIZED,
-    PUBSUB_PUBLISHED,
-    DataLanded,
-    Payload,
-)
+from interlock.core.events import GCS_FINALIZED, PUBSUB_PUBLISHED, DataLanded, Payload
+from interlock.core.kinds import OWN_TYPES
 
 MAX_DATA_BYTES = 256 * 1024
 MAX_ATTRIBUTE_BYTES = 1024
 MAX_ATTRIBUTES = 100
 _UNSAFE_NAME = re.compile(r"(^|/)\.\.(/|$)|\{\{|\{%|\$\(|`")
 _DIGITS = re.compile(r"[0-9]{1,20}")
-OWN_ATTRIBUTES = ("ce-specversion", "ce-type", "ce-source", "ce-id", "ce-time")
 
 
 @dataclass(frozen=True)
@@ -147,9 +142,9 @@ def _attributes(raw: Any, path: str) -> dict[str, str]:
 
 
 def _own_event(ce_type: str, data: Any, path: str, type_path: str) -> Payload:
-    cls = EVENT_TYPES.get(ce_type)
+    cls = OWN_TYPES.get(ce_type)
     if cls is None:
-        known = ", ".join(sorted(EVENT_TYPES))
+        known = ", ".join(sorted(OWN_TYPES))
         raise PermanentError(type_path, f"unknown event type {ce_type[:120]!r} (known: {known})")
     payload: Payload = codec.decode(cls, _json(data, path), path)
     return payload
@@ -162,9 +157,9 @@ def _time(raw: Any, path: str) -> datetime | None:
 def _from_pubsub(data: Any, ce_id: str, source: str) -> Inbound:
     if isinstance(data, bytes | str):
         data = _json(data, "data")
-    if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+    msg = pubsub_envelope(data)
+    if msg is None:
         raise PermanentError("data.message", "a Pub/Sub CloudEvent carries {'message': {...}}")
-    msg = data["message"]
     attrs = _attributes(msg.get("attributes"), "message.attributes")
     message_id = str(msg.get("messageId") or msg.get("message_id") or ce_id)
     raw = msg.get("data")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from interlock.core import canary
+from interlock.core import moves, route
 from interlock.core.decision import Decision
 from interlock.core.effects import TriggerDag
 from interlock.core.errors import PermanentError
-from interlock.core.events import PromoteRequested, RollbackRequested, TriggerRequested
+from interlock.core.events import DataLanded, PromoteRequested, RollbackRequested, TriggerRequested
 from interlock.core.inbound import check_object_name
 from interlock.core.policy import ModelPolicy, Policy
 from interlock.core.state import ModelState, version_key
@@ -20,7 +20,7 @@ from interlock.core.state import ModelState, version_key
 _URI = re.compile(r"^gs://([a-z0-9][a-z0-9._\-]{1,220})/(.+)#([0-9]{1,20})$")
 
 
-def _who(by: str | None) -> str:
+def _requester(by: str | None) -> str:
     return f"manual request by {by}" if by else "manual request"
 
 
@@ -31,7 +31,7 @@ def _resumed(state: ModelState) -> tuple[ModelState, tuple[str, ...]]:
 
 
 def promote(req: PromoteRequested, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
-    who = _who(req.requested_by)
+    who = _requester(req.requested_by)
     for role, held in (("champion", state.champion), ("candidate", state.candidate)):
         if held is not None and held.version == req.version:
             return Decision(
@@ -49,15 +49,15 @@ def promote(req: PromoteRequested, state: ModelState, mp: ModelPolicy, now: date
     resumed, notes = _resumed(state)
     forced = ("force: ordering guard skipped",) if req.force else ()
     reasons = (f"{who}: gate skipped", *forced, *notes)
-    return canary.start(resumed, mp, req.version, None, now, reasons, manual=True)
+    return moves.start(resumed, mp, req.version, None, now, reasons, manual=True)
 
 
 def rollback(req: RollbackRequested, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
-    who = _who(req.requested_by)
+    who = _requester(req.requested_by)
     resumed, notes = _resumed(state)
     reasons = (who, *notes)
     if resumed.candidate is not None:
-        return canary.abort(resumed, mp, now, reasons, manual=True)
+        return moves.abort(resumed, mp, now, reasons, manual=True)
     if resumed.previous is None or resumed.champion is None:
         return Decision(
             "needs_human",
@@ -67,7 +67,7 @@ def rollback(req: RollbackRequested, state: ModelState, mp: ModelPolicy, now: da
             resumed,
             True,
         )
-    return canary.rollback(resumed, mp, now, reasons, manual=True)
+    return moves.rollback(resumed, mp, now, reasons, manual=True)
 
 
 def trigger(req: TriggerRequested, policy: Policy) -> Decision:
@@ -82,15 +82,17 @@ def trigger(req: TriggerRequested, policy: Policy) -> Decision:
             f"bucket {bucket!r} is not pipeline {pipeline.name}'s bucket {pipeline.bucket!r}",
         )
     check_object_name(name, "object_uri")
-    conf: dict[str, str | int | None] = {
-        "object": req.object_uri,
-        "md5": None,
-        "size": None,
-        "event_id": req.request_id,
-    }
+    landed = DataLanded(bucket=bucket, name=name, generation=int(generation))
+    if not route.matches(pipeline, landed):
+        raise PermanentError(
+            "object_uri",
+            f"{name!r} is not an object of pipeline {pipeline.name} "
+            f"(prefix {pipeline.prefix!r}, glob {pipeline.glob!r})",
+        )
+    conf = route.render_conf(pipeline, landed, req.request_id)
     run_id = f"manual__{req.request_id}"
     effect = TriggerDag(pipeline=pipeline.name, dag_id=pipeline.dag_id, run_id=run_id, conf=conf)
     reasons = (
-        f"{_who(req.requested_by)}: {req.object_uri} → DAG {pipeline.dag_id} run {run_id} (generation {generation})",
+        f"{_requester(req.requested_by)}: {req.object_uri} → DAG {pipeline.dag_id} run {run_id} (generation {generation})",
     )
     return Decision("triggered", pipeline.name, reasons, (effect,), None, True)

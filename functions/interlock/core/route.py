@@ -1,4 +1,8 @@
-"""Core layer: which pipelines a landed object starts, with a run id that makes retries harmless."""
+"""Core layer: which pipelines a landed object starts, with a run id that makes retries harmless.
+
+`matches` and `render_conf` are the one matcher and the one DAG-conf builder: routed landings and
+manual triggers (`core.manual`) both go through them, so a DAG sees the same conf either way.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,10 @@ def run_id_for(pipeline: Pipeline, landed: DataLanded, when: datetime | None) ->
 def render_conf(
     pipeline: Pipeline, landed: DataLanded, event_id: str
 ) -> dict[str, str | int | None]:
-    """The pinned object always; the policy's template fields by plain substitution (no Jinja)."""
+    """The pinned object always; the policy's template fields by plain substitution (no Jinja).
+
+    `event_id` is provenance (which delivery or request asked), never part of the run's identity.
+    """
     values: dict[str, str] = {
         "object": landed.uri,
         "bucket": landed.bucket,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from interlock.core import gate, guard, manual, route
-from interlock.core.decision import Decision, expiry
+from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
     DataLanded,
@@ -15,17 +17,19 @@ from interlock.core.events import (
     RollbackRequested,
     TriggerRequested,
 )
+from interlock.core.expiry import expiry
 from interlock.core.inbound import Inbound
-from interlock.core.policy import Policy
+from interlock.core.kinds import model_of
+from interlock.core.policy import ModelPolicy, Policy
 from interlock.core.state import ModelState
 
-
-def model_of(event: Inbound) -> str | None:
-    """The model whose state the decision reads and writes (None: a stateless decision)."""
-    p = event.payload
-    if isinstance(p, ModelEvaluated | ModelObserved | PromoteRequested | RollbackRequested):
-        return p.model
-    return None
+# The decision of each stateful kind: (payload, state, model policy, now) → Decision.
+STATEFUL: dict[type, Callable[[Any, ModelState, ModelPolicy, datetime], Decision]] = {
+    ModelEvaluated: gate.gate,
+    ModelObserved: guard.guard,
+    PromoteRequested: manual.promote,
+    RollbackRequested: manual.rollback,
+}
 
 
 def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> Decision:
@@ -33,10 +37,10 @@ def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> 
     p = event.payload
     if p is None:
         return Decision("ignored", event.source, (event.ignored or "nothing to do",))
-    model = model_of(event)
-    if model is not None:
-        policy.model(model)  # an unknown model is a permanent error, whatever the event's age
-    # A request outside the policy is invalid whatever its age: say so, rather than "expired".
+    model = model_of(p)
+    # An unknown model is a permanent error whatever the event's age; so is a request outside
+    # the policy: say so, rather than "expired".
+    mp = policy.model(model) if model is not None else None
     triggered = manual.trigger(p, policy) if isinstance(p, TriggerRequested) else None
     expired = expiry(event, policy, now)
     if expired is not None:
@@ -45,12 +49,7 @@ def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> 
         return triggered
     if isinstance(p, DataLanded):
         return route.route(p, policy, event.id, event.time or p.time_created)
-    if isinstance(p, ModelEvaluated):
-        return gate.gate(p, state, policy.model(p.model), now)
-    if isinstance(p, ModelObserved):
-        return guard.guard(p, state, policy.model(p.model), now)
-    if isinstance(p, PromoteRequested):
-        return manual.promote(p, state, policy.model(p.model), now)
-    if isinstance(p, RollbackRequested):
-        return manual.rollback(p, state, policy.model(p.model), now)
-    raise PermanentError("type", f"interlock does not act on {event.type}")
+    decide_kind = STATEFUL.get(type(p))
+    if decide_kind is None or mp is None:
+        raise PermanentError("type", f"interlock does not act on {event.type}")
+    return decide_kind(p, state, mp, now)

@@ -1,29 +1,41 @@
-"""Core layer: the moves — start a canary, advance it, complete it, abort it, roll back.
+"""Core layer: the moves on a model's serving state — start a canary, advance it, complete it,
+abort it, roll the champion back to the previous version.
 
 Each returns the effects (traffic as a whole block, aliases as sets) and the next state, so
-re-applying after a crash converges.
+re-applying after a crash converges. Effects are built here, and only here, from the policy.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from datetime import datetime, timedelta
 
 from interlock.core.decision import Decision
 from interlock.core.effects import DeployRevision, Effect, MoveAliases, SetTraffic, TrafficSplit
-from interlock.core.events import ModelEvaluated
 from interlock.core.policy import ModelPolicy
 from interlock.core.state import Candidate, EvaluationRecord, ModelState, Serving
 
 
-def record_of(ev: ModelEvaluated) -> EvaluationRecord:
-    finite = {k: v for k, v in ev.metrics.items() if math.isfinite(v)}
-    return EvaluationRecord(
-        version=ev.version,
-        dataset_id=ev.dataset_id,
-        sample_count=ev.sample_count,
-        metrics=finite,
-        run_id=ev.run_id,
+def deploy(mp: ModelPolicy, version: str) -> DeployRevision:
+    """The revision that serves `version`: image, env and port from the policy, labels naming it."""
+    return DeployRevision(
+        model=mp.name,
+        version=version,
+        revision=mp.revision_name(version),
+        service=mp.service,
+        vertex_model=mp.vertex_model,
+        image=mp.serving.image,
+        env=dict(mp.serving.env),
+        port=mp.serving.port,
+        labels={"interlock-model": mp.name, "interlock-version": version},
+    )
+
+
+def aliases(
+    mp: ModelPolicy, version: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+) -> MoveAliases:
+    return MoveAliases(
+        model=mp.name, vertex_model=mp.vertex_model, version=version, add=add, remove=remove
     )
 
 
@@ -39,7 +51,7 @@ def traffic(state: ModelState, mp: ModelPolicy) -> SetTraffic:
     used = {s.revision for s in splits}
     if previous is not None and previous.revision not in used:
         splits.append(TrafficSplit(previous.revision, 0, "previous"))
-    return SetTraffic(model=mp.name, splits=tuple(splits))
+    return SetTraffic(model=mp.name, service=mp.service, splits=tuple(splits))
 
 
 def _without(windows_of: ModelState, revision: str) -> dict[str, tuple[object, ...]]:
@@ -56,8 +68,8 @@ def start(
     manual: bool = False,
 ) -> Decision:
     """Deploy the version's revision and give it the first canary step (or all, if first)."""
-    revision = mp.revision_name(version)
-    deploy = DeployRevision(model=mp.name, version=version, revision=revision)
+    deployed = deploy(mp, version)
+    revision = deployed.revision
     if state.champion is None or mp.canary.steps[0] == 100:
         why = "no champion yet" if state.champion is None else "canary has a single 100 % step"
         cand = Candidate(version, revision, 0, 0, evaluation, manual, now)
@@ -69,7 +81,7 @@ def start(
             manual,
         )
         return Decision(
-            done.kind, done.subject, done.reasons, (deploy, *done.effects), done.state, manual
+            done.kind, done.subject, done.reasons, (deployed, *done.effects), done.state, manual
         )
     extra: tuple[str, ...] = ()
     windows = dict(state.windows)
@@ -82,11 +94,7 @@ def start(
         inconclusive_streak=0,
         rejected_versions=tuple(v for v in state.rejected_versions if v != version),
     )
-    effects: tuple[Effect, ...] = (
-        deploy,
-        traffic(nxt, mp),
-        MoveAliases(model=mp.name, version=version, add=("candidate",)),
-    )
+    effects: tuple[Effect, ...] = (deployed, traffic(nxt, mp), aliases(mp, version, ("candidate",)))
     step = f"canary v{version}: {mp.canary.steps[0]} % on revision {revision}"
     return Decision("promoted", mp.name, reasons + extra + (step,), effects, nxt, manual)
 
@@ -99,9 +107,7 @@ def advance(
     nxt_step = cand.step + 1
     if mp.canary.steps[nxt_step] == 100:
         return complete(state, mp, now, reasons + ("canary complete",))
-    moved = state.replace(candidate=Candidate(
-        cand.version, cand.revision, nxt_step, 0, cand.evaluation, cand.manual, cand.since
-    ))  # fmt: skip
+    moved = state.replace(candidate=dataclasses.replace(cand, step=nxt_step, healthy_windows=0))
     step = f"advance v{cand.version} to {mp.canary.steps[nxt_step]} %"
     return Decision("advanced", mp.name, reasons + (step,), (traffic(moved, mp),), moved)
 
@@ -127,10 +133,10 @@ def complete(
     )
     effects: list[Effect] = [
         traffic(nxt, mp),
-        MoveAliases(model=mp.name, version=cand.version, add=("champion",), remove=("candidate",)),
+        aliases(mp, cand.version, add=("champion",), remove=("candidate",)),
     ]
     if old is not None:
-        effects.append(MoveAliases(model=mp.name, version=old.version, add=("previous",)))
+        effects.append(aliases(mp, old.version, add=("previous",)))
     done = f"v{cand.version} is champion (100 %); guard window until {nxt.guard_until:%Y-%m-%dT%H:%M:%SZ}"
     return Decision("promoted", mp.name, reasons + (done,), tuple(effects), nxt, manual)
 
@@ -152,16 +158,10 @@ def abort(
         rejected_versions=(*state.rejected_versions, cand.version)[-20:],
         cooldown_until=now + timedelta(seconds=mp.guard.cooldown_s),
     )
-    effects = (
-        traffic(nxt, mp),
-        MoveAliases(model=mp.name, version=cand.version, remove=("candidate",)),
-    )
-    done = f"canary of v{cand.version} aborted: 100 % back to champion v{_champ(state)}"
+    effects = (traffic(nxt, mp), aliases(mp, cand.version, remove=("candidate",)))
+    champion = state.champion.version if state.champion else "?"
+    done = f"canary of v{cand.version} aborted: 100 % back to champion v{champion}"
     return Decision("rolled_back", mp.name, reasons + (done,), effects, nxt, manual)
-
-
-def _champ(state: ModelState) -> str:
-    return state.champion.version if state.champion else "?"
 
 
 def rollback(
@@ -185,11 +185,6 @@ def rollback(
         rollbacks=state.rollbacks if manual else (*state.rollbacks, now)[-50:],
         cooldown_until=now + timedelta(seconds=mp.guard.cooldown_s),
     )
-    effects = (
-        traffic(nxt, mp),
-        MoveAliases(
-            model=mp.name, version=previous.version, add=("champion",), remove=("previous",)
-        ),
-    )
+    effects = (traffic(nxt, mp), aliases(mp, previous.version, ("champion",), ("previous",)))
     done = f"rolled back: v{previous.version} serves 100 % again, v{champion.version} rejected"
     return Decision("rolled_back", mp.name, reasons + (done,), effects, nxt, manual)

@@ -18,13 +18,14 @@ from interlock.core.codec import decode, encode
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
     DECISION_RECORDED,
-    EVENT_TYPES,
     GCS_FINALIZED,
     OUTCOME_TYPES,
     DataLanded,
     Outcome,
 )
 from interlock.core.inbound import Inbound
+from interlock.core.kinds import OWN_TYPES
+from interlock_dev import schemas
 from tests.unit.test_samples import GOLDEN, SAMPLES, is_binary, load, parse_sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def test_no_stale_schema_is_committed_when_core_drops_a_type() -> None:
 
 def test_readme_tables_match_the_schemas_when_rendered() -> None:
     text = README.read_text()
-    assert contract.sync_readme(text) == text, "events/README.md tables drifted: run `make schemas`"
+    assert schemas.sync_readme(text) == text, "events/README.md tables drifted: run `make schemas`"
     for entry in contract.SCHEMAS:
         assert f"<!-- fields: {entry.file} -->" in text, entry.file
 
@@ -74,8 +75,8 @@ def test_schema_is_valid_draft_2020_12_when_checked_by_the_metaschema(name: str)
 
 def test_schemas_cover_every_payload_type_when_listed() -> None:
     by_class = {entry.cls: entry for entry in contract.SCHEMAS}
-    assert set(by_class) == {*EVENT_TYPES.values(), DataLanded, Outcome}
-    for ce_type, cls in EVENT_TYPES.items():
+    assert set(by_class) == {*OWN_TYPES.values(), DataLanded, Outcome}
+    for ce_type, cls in OWN_TYPES.items():
         assert by_class[cls].ce_type == ce_type
     assert by_class[DataLanded].ce_type == GCS_FINALIZED
 
@@ -95,7 +96,7 @@ def _wire_payload(doc: Any) -> Any | None:
     if "message" in doc:
         data = doc["message"].get("data")
         return json.loads(base64.b64decode(data)) if data else None
-    if doc.get("type") in EVENT_TYPES:
+    if doc.get("type") in OWN_TYPES:
         return doc["data"]
     if isinstance(doc.get("data"), dict) and "message" in doc["data"]:
         return json.loads(base64.b64decode(doc["data"]["message"]["data"]))
@@ -113,7 +114,7 @@ def test_sample_payload_validates_against_its_schema_when_encoded(name: str) -> 
         pytest.skip("an ignored delivery carries no payload")
     contract.validate(event.type, encode(event.payload))
     wire = _wire_payload(load(SAMPLES / name))
-    if event.type in EVENT_TYPES and wire is not None:
+    if event.type in OWN_TYPES and wire is not None:
         # What producers in other languages publish must pass the schema as is.
         contract.validate(event.type, wire)
 
@@ -191,14 +192,14 @@ def test_validate_refuses_the_type_when_it_is_unknown() -> None:
 
 
 def test_check_exits_1_and_names_the_file_when_a_schema_drifted(tmp_path: Path) -> None:
-    contract.write(tmp_path)
-    assert contract.main(["--check", str(tmp_path)]) == 0
+    schemas.write(tmp_path)
+    assert schemas.main(["--check", str(tmp_path)]) == 0
     (tmp_path / "model.evaluated.v1.json").write_text("{}\n")
     (tmp_path / "model.retired.v1.json").write_text("{}\n")
-    assert contract.drifted(tmp_path) == ["model.evaluated.v1.json", "model.retired.v1.json"]
-    assert contract.main(["--check", str(tmp_path)]) == 1
-    assert contract.write(tmp_path) == ["model.evaluated.v1.json", "model.retired.v1.json"]
-    assert contract.drifted(tmp_path) == []
+    assert schemas.drifted(tmp_path) == ["model.evaluated.v1.json", "model.retired.v1.json"]
+    assert schemas.main(["--check", str(tmp_path)]) == 1
+    assert schemas.write(tmp_path) == ["model.evaluated.v1.json", "model.retired.v1.json"]
+    assert schemas.drifted(tmp_path) == []
 
 
 def test_jsonschema_is_not_imported_when_the_contract_module_loads() -> None:
@@ -220,7 +221,7 @@ def test_every_readme_example_validates_when_checked_against_its_type() -> None:
         contract.validate(match["type"], json.loads(match["body"]))
 
 
-@pytest.mark.parametrize("ce_type", sorted(EVENT_TYPES))
+@pytest.mark.parametrize("ce_type", sorted(OWN_TYPES))
 def test_readme_names_the_topic_and_function_when_listing_our_types(ce_type: str) -> None:
     from interlock import topics
 

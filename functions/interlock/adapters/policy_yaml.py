@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interlock.core.policy import Policy, PolicyError, load_policy
+from interlock.core.policy import Policy, PolicyError
+from interlock.core.policy_load import load_policy
 
 
 def read_policy(path: str | Path) -> Policy:

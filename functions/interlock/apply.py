@@ -1,0 +1,91 @@
+"""Runner layer: apply a decision's effects, in order, through the ports.
+
+Effects carry what applying them needs (see `core.effects`); the applier adds only what the
+registry answers (a version's artifact URI) and says, for the record, what each effect changed.
+Transient failures are retried here within a budget, then left to Pub/Sub's redelivery.
+"""
+
+from __future__ import annotations
+
+from interlock.backoff import Backoff
+from interlock.core.effects import DeployRevision, Effect, MoveAliases, SetTraffic, TriggerDag
+from interlock.core.errors import PermanentError, TransientError
+from interlock.log import log
+from interlock.ports import Ports, RevisionSpec
+
+# In-process retries of one effect; well inside a function's 540 s, beyond a typical blip.
+RETRY_BUDGET_S = 60.0
+
+
+class PartialFailure(PermanentError):
+    """A permanent failure after some effects were applied: those stay visible in the record."""
+
+    def __init__(self, err: PermanentError, applied: tuple[str, ...]) -> None:
+        self.applied = applied
+        super().__init__(err.field, f"{err.reason} (after: {'; '.join(applied)})")
+
+
+class EffectApplier:
+    def __init__(self, ports: Ports, retry_budget_s: float = RETRY_BUDGET_S) -> None:
+        self.ports = ports
+        self.retry_budget_s = retry_budget_s
+
+    def apply(self, effects: tuple[Effect, ...]) -> tuple[str, ...]:
+        """What each effect changed, in order. Raises PartialFailure after a partial apply."""
+        done: list[str] = []
+        for effect in effects:
+            try:
+                done.append(self._retrying(effect))
+            except PermanentError as err:
+                if done:
+                    raise PartialFailure(err, tuple(done)) from err
+                raise
+        return tuple(done)
+
+    def _retrying(self, effect: Effect) -> str:
+        """Effects are idempotent, so a retry is safe. Short outages then never reach Pub/Sub,
+        whose push delivery slows down for an endpoint that keeps failing."""
+        backoff = Backoff(self.retry_budget_s, first_s=0.5, max_s=8.0)
+        while True:
+            try:
+                return self.apply_one(effect)
+            except TransientError as err:
+                if not backoff.pause(err.retry_after_s or 0.0):
+                    raise
+                log("WARNING", "transient failure, retried", effect=effect.describe(),
+                    reason=err.reason, waited_s=round(backoff.last_wait_s, 2))  # fmt: skip
+
+    def apply_one(self, effect: Effect) -> str:
+        if isinstance(effect, TriggerDag):
+            run = self.ports.dags.trigger(effect.dag_id, effect.run_id, dict(effect.conf))
+            state = "created" if run.created else "already existed"
+            return f"DAG {run.dag_id} run {run.run_id} {state} ({run.state})"
+        if isinstance(effect, DeployRevision):
+            version = self.ports.registry.get_version(effect.vertex_model, effect.version)
+            self.ports.router.ensure_revision(
+                effect.service, revision_spec(effect, version.artifact_uri)
+            )
+            return (
+                f"revision {effect.revision} ready for v{effect.version} ({version.artifact_uri})"
+            )
+        if isinstance(effect, SetTraffic):
+            verified = self.ports.router.set_traffic(effect.service, effect.splits)
+            return "traffic " + ", ".join(s.describe() for s in verified)
+        if isinstance(effect, MoveAliases):
+            moved = self.ports.registry.merge_aliases(
+                effect.vertex_model, effect.version, effect.add, effect.remove
+            )
+            return f"aliases of v{moved.version}: {', '.join(moved.aliases) or 'none'}"
+        raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+
+def revision_spec(effect: DeployRevision, artifact_uri: str) -> RevisionSpec:
+    """The revision as deployed: the effect's spec, and where the serving container finds the
+    model (`AIP_STORAGE_URI`, Vertex's convention for custom serving containers)."""
+    return RevisionSpec(
+        name=effect.revision,
+        image=effect.image,
+        env={**effect.env, "AIP_STORAGE_URI": artifact_uri},
+        port=effect.port,
+        labels=dict(effect.labels),
+    )

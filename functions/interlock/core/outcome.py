@@ -1,0 +1,69 @@
+"""Core layer: the outcome record of a decision — what the ledger keeps and the decisions topic says.
+
+Built here and nowhere else, from values the upstreams may have shaped (error bodies, event ids):
+every text is made one bounded printable line (`core.text.one_line`), so a recorded outcome always
+passes its own schema and a redelivery of the same event can always be acknowledged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from interlock.core.decision import Decision
+from interlock.core.errors import PermanentError
+from interlock.core.events import Outcome
+from interlock.core.inbound import Inbound
+from interlock.core.keys import decision_id
+from interlock.core.kinds import model_of, request_fields
+from interlock.core.text import one_line
+
+REASON_LIMIT = 2048
+NAME_LIMIT = 256
+
+
+def outcome_of(
+    event: Inbound, key: str, decision: Decision, applied: tuple[str, ...], now: datetime
+) -> Outcome:
+    """The record of `decision` on `event`; `applied` says what each effect changed."""
+    request_id, requested_by = request_fields(event.payload)
+    return Outcome(
+        decision_id=decision_id(key),
+        kind=decision.kind,
+        subject=one_line(decision.subject, NAME_LIMIT),
+        event_id=one_line(event.id, NAME_LIMIT),
+        event_type=one_line(event.type, NAME_LIMIT),
+        reasons=tuple(one_line(r, REASON_LIMIT) for r in decision.reasons),
+        effects=tuple(one_line(e, REASON_LIMIT) for e in applied),
+        decided_at=now,
+        manual=decision.manual,
+        request_id=request_id,
+        requested_by=requested_by,
+    )
+
+
+def dead_letter_outcome(
+    key: str,
+    err: PermanentError,
+    now: datetime,
+    *,
+    event_id: str,
+    event_type: str,
+    event: Inbound | None = None,
+    applied: tuple[str, ...] = (),
+) -> Outcome:
+    """The record of an event interlock gave up on: why (the error names the field), and what
+    effects were already applied before it failed (they stay visible, nothing is lost)."""
+    request_id, requested_by = request_fields(event.payload if event else None)
+    subject = (model_of(event.payload) if event else None) or event_type
+    return Outcome(
+        decision_id=decision_id(key),
+        kind="dead_lettered",
+        subject=one_line(subject, NAME_LIMIT),
+        event_id=one_line(event_id, NAME_LIMIT),
+        event_type=one_line(event_type, NAME_LIMIT),
+        reasons=(one_line(str(err), REASON_LIMIT),),
+        effects=tuple(one_line(e, REASON_LIMIT) for e in applied),
+        decided_at=now,
+        request_id=request_id,
+        requested_by=requested_by,
+    )
