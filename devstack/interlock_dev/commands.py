@@ -77,7 +77,8 @@ def _alive(pid: int) -> bool:
 
 
 def land_command(args: Any) -> int:
-    from interlock_dev.stack import StackInfo, land
+    from interlock_dev.deliver import land
+    from interlock_dev.stack import StackInfo
 
     source = Path(args.file)
     if not source.is_file():

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from interlock.core.events import ModelObserved, Outcome
-from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo, land, publish
+from interlock_dev.deliver import land, publish
+from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo
 
 STEP_TIMEOUT_S = 150
 

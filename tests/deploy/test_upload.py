@@ -6,8 +6,10 @@ applies `functions/.gcloudignore` exactly as a deploy does), so the test cannot 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -47,3 +49,31 @@ def test_upload_is_small_when_only_the_runtime_ships():
     # README quotes the figure; keep it honest within a margin rather than to the byte.
     size = sum((SOURCE / f).stat().st_size for f in uploaded() if (SOURCE / f).is_file())
     assert size < 200_000, f"upload is {size} bytes"
+
+
+def test_every_uploaded_module_imports_from_the_upload_alone_when_deployed(tmp_path):
+    # A module the functions import but .gcloudignore leaves out would fail only on Google Cloud:
+    # import every uploaded module from a copy of the upload, never from the checkout.
+    for name in uploaded():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((SOURCE / name).read_bytes())
+    modules = [
+        name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for name in uploaded()
+        if name.endswith(".py")
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "outside = [m.__name__ for m in list(sys.modules.values())\n"
+        "           if m.__name__.split('.')[0] in ('interlock', 'main', 'interlock_dev')\n"
+        f"           and not str(getattr(m, '__file__', '') or '').startswith({str(tmp_path)!r})]\n"
+        "print(outside)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from interlock import topics
+from interlock_dev.deliver import land
 from interlock_dev.emulators import pubsub_unavailable
-from interlock_dev.stack import LocalStack, land
+from interlock_dev.stack import LocalStack
 from tests.fixtures.components import require
 from tests.fixtures.waiting import wait_for
 

@@ -95,7 +95,11 @@ def test_manual_trigger_uses_request_id_as_run_id_when_object_is_allowed():
     (effect,) = decision.effects
     assert isinstance(effect, TriggerDag)
     assert effect.run_id == "manual__abc-1"
-    assert effect.conf["object"] == "gs://landing/churn/a.csv#5"
+    # The pipeline's own conf template, as for a routed landing: the DAG needs `model`.
+    assert effect.conf == {
+        "object": "gs://landing/churn/a.csv#5", "md5": None, "size": None,
+        "event_id": "abc-1", "model": "churn", "input": "gs://landing/churn/a.csv#5",
+    }  # fmt: skip
     assert decision.manual
 
 
@@ -111,8 +115,10 @@ def test_manual_trigger_uses_request_id_as_run_id_when_object_is_allowed():
         ("churn-training", "gs://landing/../etc/passwd#5", "object_uri", "'..'"),
         ("churn-training", "gs://landing/a{{ x }}.csv#5", "object_uri", "{{"),
         ("nope", "gs://landing/a.csv#5", "pipeline", "unknown pipeline 'nope'"),
+        ("churn-training", "gs://landing/other/a.csv#5", "object_uri", "prefix 'churn/'"),
+        ("churn-training", "gs://landing/churn/a.json#5", "object_uri", "glob '*.csv'"),
     ],
-    ids=["other-bucket", "dot-dot", "template", "unknown-pipeline"],
+    ids=["other-bucket", "dot-dot", "template", "unknown-pipeline", "prefix", "glob"],
 )
 def test_manual_trigger_refuses_when_input_is_outside_the_policy(pipeline, uri, field, fragment):
     with pytest.raises(PermanentError) as err:
