@@ -46,13 +46,18 @@ def up_command(args: Any) -> int:
     return 0
 
 
-def down_command(args: Any) -> int:
+def _stack_info(root: str) -> Any:
+    """The running stack `dev up` recorded under `root`, or one clear line saying there is none."""
     from interlock_dev.stack import StackInfo
 
     try:
-        info = StackInfo.load(Path(args.root))
+        return StackInfo.load(Path(root))
     except RuntimeError as err:
         fail(str(err))
+
+
+def down_command(args: Any) -> int:
+    info = _stack_info(args.root)
     with contextlib.suppress(ProcessLookupError):
         os.kill(info.owner_pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
@@ -77,35 +82,32 @@ def _alive(pid: int) -> bool:
 
 
 def land_command(args: Any) -> int:
+    from interlock.core.errors import InterlockError
     from interlock_dev.deliver import land
-    from interlock_dev.stack import StackInfo
 
     source = Path(args.file)
     if not source.is_file():
         fail(f"no such file: {source}")
+    info = _stack_info(args.root)
     try:
-        info = StackInfo.load(Path(args.root))
         stored = land(info, source, args.bucket, args.name or f"churn/incoming/{source.name}")
-    except (RuntimeError, OSError, ValueError) as err:
+    except (InterlockError, OSError, ValueError) as err:
         fail(str(err))
     print(f"landed {stored.uri} ({stored.size} bytes); notification sent")
     return 0
 
 
 def events_command(args: Any) -> int:
+    from interlock import topics
     from interlock.adapters.bus_file import read_events
-    from interlock_dev.stack import StackInfo
 
-    try:
-        info = StackInfo.load(Path(args.root))
-    except RuntimeError as err:
-        fail(str(err))
+    info = _stack_info(args.root)
     if info.pubsub:
         from interlock_dev.pubsub_admin import PubSubAdmin
 
         os.environ["PUBSUB_EMULATOR_HOST"] = info.pubsub
         admin = PubSubAdmin(info.project)
-        for topic in ("interlock-decisions", "interlock-dead-letter"):
+        for topic in (topics.DECISIONS, topics.DEAD_LETTER):
             for pulled in admin.pull(f"{topic}-tail", max_messages=100):
                 print(
                     f"{topic}: {pulled.message.attributes.get('ce-type', '')} {pulled.message.data.decode()[:300]}"

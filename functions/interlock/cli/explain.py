@@ -9,10 +9,10 @@ from typing import Any
 from interlock.cli.common import fail, load_policy_or_fail, read_json
 from interlock.core import codec
 from interlock.core.dispatch import decide
-from interlock.core.keys import idempotency_key
-from interlock.core.kinds import model_of
 from interlock.core.errors import PermanentError
 from interlock.core.inbound import parse_document
+from interlock.core.keys import idempotency_key
+from interlock.core.kinds import model_of
 from interlock.core.state import ModelState
 
 

@@ -195,16 +195,12 @@ def _from_gcs_notification(
 ) -> Inbound:
     event_type = attrs["eventType"]
     when = _time(attrs.get("eventTime"), "message.attributes.eventTime")
+
+    def inbound(landed: DataLanded | None, ignored: str | None = None) -> Inbound:
+        return Inbound(message_id, GCS_FINALIZED, source, when, landed, message_id, ignored)
+
     if event_type != "OBJECT_FINALIZE":
-        return Inbound(
-            id=message_id,
-            type=GCS_FINALIZED,
-            source=source,
-            time=when,
-            payload=None,
-            message_id=message_id,
-            ignored=f"GCS notification {event_type[:40]!r} is not OBJECT_FINALIZE",
-        )
+        return inbound(None, f"GCS notification {event_type[:40]!r} is not OBJECT_FINALIZE")
     if attrs.get("payloadFormat", "JSON_API_V1") == "JSON_API_V1" and body is not None:
         landed = parse_gcs_object(_json(body, "message.data"), "message.data")
         for attr, value in (("bucketId", landed.bucket), ("objectId", landed.name)):
@@ -223,14 +219,7 @@ def _from_gcs_notification(
             raise PermanentError(
                 f"message.attributes.{names.get(field, field)}", err.reason
             ) from None
-    return Inbound(
-        id=message_id,
-        type=GCS_FINALIZED,
-        source=source,
-        time=when,
-        payload=landed,
-        message_id=message_id,
-    )
+    return inbound(landed)
 
 
 def parse_cloudevent(attributes: Mapping[str, Any], data: Any) -> Inbound:
