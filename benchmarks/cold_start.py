@@ -25,8 +25,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "functions"))
 
-from interlock.core.codec import encode, format_time  # noqa: E402
-from interlock.core.events import TYPE_OF, ModelEvaluated, ModelObserved, RollbackRequested  # noqa: E402
+from interlock.core import binding  # noqa: E402
+from interlock.core.codec import encode  # noqa: E402
+from interlock.core.events import GCS_FINALIZED, ModelEvaluated, ModelObserved, RollbackRequested  # noqa: E402
 from interlock_dev.processes import HOST, ServiceProcess, free_port  # noqa: E402
 from interlock_dev.stack import PROJECT, REGION, LocalStack  # noqa: E402
 
@@ -34,20 +35,19 @@ HELLO = REPO / "benchmarks" / "hello_main.py"
 
 
 def structured(payload: Any) -> dict[str, Any]:
-    return {
-        "specversion": "1.0", "type": TYPE_OF[type(payload)], "source": "//bench", "id": uuid.uuid4().hex,
-        "time": format_time(datetime.now(UTC)), "data": encode(payload),
-    }  # fmt: skip
+    ce_type = binding.ce_type_of(payload)
+    return binding.structured(
+        ce_type, "//bench", uuid.uuid4().hex, datetime.now(UTC), encode(payload)
+    )
 
 
 def landed() -> dict[str, Any]:
     generation = str(time.time_ns() // 1000)
-    return {
-        "specversion": "1.0", "type": "google.cloud.storage.object.v1.finalized",
-        "source": "//storage.googleapis.com/projects/_/buckets/interlock-landing", "id": uuid.uuid4().hex,
-        "time": format_time(datetime.now(UTC)),
-        "data": {"bucket": "interlock-landing", "name": "churn/incoming/bench.csv", "generation": generation, "size": "10"},
-    }  # fmt: skip
+    return binding.structured(
+        GCS_FINALIZED, "//storage.googleapis.com/projects/_/buckets/interlock-landing",
+        uuid.uuid4().hex, datetime.now(UTC),
+        {"bucket": "interlock-landing", "name": "churn/incoming/bench.csv", "generation": generation, "size": "10"},
+    )  # fmt: skip
 
 
 def evaluated() -> dict[str, Any]:

@@ -63,7 +63,15 @@ def test_manual_trigger_runs_the_training_dag_to_success_when_the_object_exists(
         return runs[0] if runs and runs[0].get("state") in ("success", "failed") else None
 
     run = wait_for(finished, timeout_s=180, what=f"DAG run manual__{request_id} finished")
-    assert run["state"] == "success", f"see {stack.airflow.home}/logs"
+    assert run["state"] == "success", _task_logs(Path(stack.airflow.home), run["dag_run_id"])
     assert run["conf"]["object"] == stored.uri and run["conf"]["model"] == "churn"
     outcome = SqliteLedger(stack.info.ledger.removeprefix("sqlite:")).get(f"request:{request_id}")
     assert outcome is not None and outcome.kind == "triggered" and outcome.requested_by == "e2e"
+
+
+def _task_logs(home: Path, run_id: str) -> str:
+    """The end of each task's log of a run, so a failure says why without digging."""
+    logs = sorted(home.glob(f"logs/**/run_id={run_id}/**/*.log"))
+    return "\n".join(f"--- {log.relative_to(home)}\n{log.read_text()[-1500:]}" for log in logs) or (
+        f"no task logs under {home}/logs"
+    )
