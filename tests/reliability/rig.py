@@ -257,7 +257,8 @@ class Rig:
 
     def reconcile(self, scenario: str, keys: Iterable[str] | None = None) -> None:
         """Every event sent in the scenario (or each of `keys`) has a final ledger state."""
-        sent = [s for s in self.sent.get(scenario, []) if keys is None or s.key in set(keys)]
+        wanted = None if keys is None else set(keys)
+        sent = [s for s in self.sent.get(scenario, []) if wanted is None or s.key in wanted]
         missing = [s for s in sent if self.outcome(s.key) is None]
         assert missing == [], f"events without a final ledger state: {missing}"
 
