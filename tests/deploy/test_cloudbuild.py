@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from interlock import bootstrap, topics
+from tests.deploy.gcloud_cli import cli_help, flag_known
 from tests.deploy.shell import (
     BUILD,
     DEPLOY,
@@ -23,13 +24,11 @@ from tests.deploy.shell import (
     SCRIPTS,
     account_of,
     all_commands,
-    cli_help,
     command_path,
     commands,
     deployed_names,
     deploys,
     expand,
-    flag_known,
     flags,
     function_accounts,
     granted_roles,
