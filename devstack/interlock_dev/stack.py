@@ -26,7 +26,6 @@ from interlock_dev.processes import (
     ServiceProcess,
     free_port,
     http_ok,
-    kill_session,
     wait_until,
 )
 
@@ -97,7 +96,6 @@ class LocalStack:
         self.progress = progress
         self.processes: list[ServiceProcess] = []
         self.function_overrides = dict(function_overrides or {})
-        self._function_procs: dict[str, ServiceProcess] = {}
         self.airflow: Any = None
         self.emulator: Any = None
         self._saved_host: str | None = None
@@ -253,7 +251,6 @@ class LocalStack:
                     "--signature-type", "cloudevent", "--host", HOST, "--port", str(port)]  # fmt: skip
             env_of = {**env, **self.function_overrides}
             proc = self._spawn(f"fn-{name}", argv, env_of)
-            self._function_procs[name] = proc
             procs.append((name, port, proc))
         for name, port, proc in procs:
             url = f"http://{HOST}:{port}"
@@ -263,25 +260,6 @@ class LocalStack:
             f"{n.removeprefix('on_')}:{u.rsplit(':', 1)[1]}" for n, u in self.info.functions.items()
         )
         self.progress(f"functions  {listing}  ({time.monotonic() - t0:.1f}s)")
-
-    def kill_function(self, name: str) -> None:
-        """SIGKILL one function mid-flight, as a crashed instance would die."""
-        proc = self._function_procs[name]
-        if proc.pid is not None:
-            kill_session(proc.pid)
-        if proc.proc is not None:
-            proc.proc.wait(timeout=10)
-        proc.proc = None
-
-    def restart_function(self, name: str) -> None:
-        """A fresh instance on the same port (Pub/Sub redelivers to the same push endpoint)."""
-        proc = self._function_procs[name]
-        self.kill_function(name)
-        proc.start()
-        assert proc.pid is not None
-        self.info.pgids.append(proc.pid)
-        url = self.info.functions[name]
-        wait_until(functools.partial(_answers, url), 30, f"function {name}", proc)
 
     def _start_airflow(self) -> None:
         from interlock_dev.airflow import LocalAirflow

@@ -5,11 +5,14 @@ and the counting that proves exactly-once effects and zero lost events."""
 from __future__ import annotations
 
 import copy
+import http.client
 import json
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from interlock import topics
 from interlock.adapters.ledger_sqlite import SqliteLedger
 from interlock.adapters.pubsub import PubSubEventBus, payload_message, topic_path
 from interlock.core.decision import idempotency_key
@@ -25,11 +29,16 @@ from interlock.core.events import ModelEvaluated, ModelObserved, Outcome
 from interlock.core.inbound import Inbound
 from interlock.ports import Message
 from interlock.topics import topic_for
+from interlock_dev.processes import ServiceProcess, kill_session, wait_until
+from interlock_dev.pubsub_admin import PubSubAdmin
 from interlock_dev.stack import PROJECT, REGION, LocalStack
 from tests.fixtures.waiting import wait_for
 
+from .deliveries import DeadLetterWatch, Delivery, delivery_of
+
 REPO = Path(__file__).resolve().parents[2]
-MODELS = ("dup", "manual", "kill", "cloudrun", "order", "race", "guard", "cap", "poison")
+# One model per test that keeps state on it, so no test depends on what another left behind.
+MODELS = ("dup", "manual", "kill", "cloudrun", "order", "race", "guard", "flap", "cap", "poison")
 
 
 def reliability_policy() -> dict[str, Any]:
@@ -56,6 +65,19 @@ def reliability_policy() -> dict[str, Any]:
 class Sent:
     key: str
     what: str
+
+
+def answers(url: str) -> bool:
+    """functions-framework is up once it answers HTTP at all: a GET on a CloudEvent function is 4xx."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=1)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status > 0
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -91,6 +113,7 @@ class Rig:
             root / "stack", policy=root / "policy.yaml", dags=REPO / "tests" / "data" / "dags",
             progress=lambda _: None, function_overrides=overrides,
         )  # fmt: skip
+        self.admin = PubSubAdmin(PROJECT)  # its clients start on first use, after the emulator
         self.sent: dict[str, list[Sent]] = {}
         self._tick = 0
         self._counted: set[str] = set()
@@ -106,6 +129,7 @@ class Rig:
                 self.upload(name)
 
     def stop(self) -> None:
+        self.admin.close()
         self.stack.stop()
         self.airflow_proxy.close()
 
@@ -195,9 +219,12 @@ class Rig:
         self.record_sent(scenario, key, type(payload).__name__, times)
         return key
 
-    def publish_raw(self, scenario: str, topic: str, message: Message, key: str, what: str) -> None:
-        self.bus.publish(topic_path(PROJECT, topic), message)
-        self.record_sent(scenario, key, what, 1)
+    def publish_raw(self, scenario: str, topic: str, message: Message, what: str) -> Delivery:
+        """Publish a message as built (a GCS notification, poison); its key comes from parsing it."""
+        message_id = self.bus.publish(topic_path(PROJECT, topic), message)
+        delivery = delivery_of(topic, message_id, message)
+        self.record_sent(scenario, delivery.key, what, 1)
+        return delivery
 
     def record_sent(self, scenario: str, key: str, what: str, times: int) -> None:
         self.sent.setdefault(scenario, []).append(Sent(key, what))
@@ -207,9 +234,12 @@ class Rig:
     def outcome(self, key: str) -> Outcome | None:
         return self.ledger.get(key)
 
-    def settle(self, scenario: str, timeout_s: float = 90) -> dict[str, Outcome]:
-        """Wait until every event of the scenario has a final ledger state; count the lost ones."""
-        keys = [s.key for s in self.sent.get(scenario, [])]
+    def settle(
+        self, scenario: str, timeout_s: float = 90, keys: Iterable[str] | None = None
+    ) -> dict[str, Outcome]:
+        """Wait until every event of the scenario (or only `keys`, sent in it) has a final ledger
+        state; count the lost ones."""
+        keys = [s.key for s in self.sent.get(scenario, [])] if keys is None else list(keys)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             found = {k: o for k in keys if (o := self.outcome(k)) is not None}
@@ -225,8 +255,11 @@ class Rig:
         self._counted.update(fresh)
         return found
 
-    def reconcile(self, scenario: str) -> None:
-        missing = [s for s in self.sent.get(scenario, []) if self.outcome(s.key) is None]
+    def reconcile(self, scenario: str, keys: Iterable[str] | None = None) -> None:
+        """Every event sent in the scenario (or each of `keys`) has a final ledger state."""
+        wanted = None if keys is None else set(keys)
+        sent = [s for s in self.sent.get(scenario, []) if wanted is None or s.key in wanted]
+        missing = [s for s in sent if self.outcome(s.key) is None]
         assert missing == [], f"events without a final ledger state: {missing}"
 
     def check_serving(self, model: str) -> None:
@@ -241,6 +274,69 @@ class Rig:
         assert state.champion.revision in traffic, (traffic, state.champion)
         if state.candidate is None:
             assert traffic == {state.champion.revision: 100}, traffic
+
+    def watch_dead_letters(self) -> DeadLetterWatch:
+        """A pull subscription of its own on the dead-letter topic, from now on."""
+        return DeadLetterWatch(self.admin, f"{topics.DEAD_LETTER}-watch-{uuid.uuid4().hex[:8]}")
+
+    def log_marks(self) -> dict[Path, int]:
+        return {log: log.stat().st_size for log in self.function_logs()}
+
+    def function_logs(self) -> list[Path]:
+        return sorted(Path(self.stack.info.root, "logs").glob("fn-*.log"))
+
+    def log_lines_since(self, marks: Mapping[Path, int]) -> list[str]:
+        """Whole lines the functions logged since `marks` (a line still being written waits)."""
+        lines = []
+        for log in self.function_logs():
+            with log.open("rb") as f:
+                f.seek(marks.get(log, 0))
+                lines += f.read().decode(errors="replace").split("\n")[:-1]
+        return lines
+
+    # -- scenario steps --------------------------------------------------------------------
+    def promote_fully(self, scenario: str, model: str, version: int) -> None:
+        """Evaluation passes, then healthy windows walk the canary to 100 % (hold: 1 window)."""
+        key = self.publish(scenario, self.evaluation(model, version))
+        wait_for(lambda: self.outcome(key), 60, f"{model} v{version} evaluated")
+        for _ in range(3):
+            if self.ledger.load(model).state.candidate is None:
+                break
+            window = self.publish(scenario, self.observation(model, str(version), healthy=True))
+            wait_for(lambda k=window: self.outcome(k), 60, "a canary window")
+        state = self.ledger.load(model).state
+        assert state.champion is not None and state.champion.version == str(version), state
+
+    def windows(self, scenario: str, model: str, version: str, pattern: str) -> list[str]:
+        """Publish windows one at a time ('g' healthy, 'b' breach), each decided before the next."""
+        kinds = []
+        for mark in pattern:
+            key = self.publish(scenario, self.observation(model, version, healthy=mark == "g"))
+            kinds.append(wait_for(lambda k=key: self.outcome(k), 60, "a window's decision").kind)
+        return kinds
+
+    # -- crashes ---------------------------------------------------------------------------
+    def function_process(self, name: str) -> ServiceProcess:
+        (proc,) = [p for p in self.stack.processes if p.name == f"fn-{name}"]
+        return proc
+
+    def kill_function(self, name: str) -> None:
+        """SIGKILL one function mid-flight, as a crashed instance would die."""
+        proc = self.function_process(name)
+        if proc.proc is not None:
+            kill_session(proc.proc.pid)
+            proc.proc.wait(timeout=10)
+        proc.proc = None
+
+    def restart_function(self, name: str) -> None:
+        """A fresh instance on the same port (Pub/Sub redelivers to the same push endpoint)."""
+        proc = self.function_process(name)
+        self.kill_function(name)
+        proc.start()
+        assert proc.pid is not None
+        self.stack.info.pgids.append(proc.pid)
+        url = self.stack.info.functions[name]
+        wait_until(lambda: answers(url), 30, f"function {name}", proc)
 
     # -- payloads --------------------------------------------------------------------------
     @staticmethod

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from interlock.core.events import PromoteRequested, RollbackRequested
+from interlock.ports import Message
 
 from .conftest import SCALE
 from .rig import FIGURES, Rig, wait_for
@@ -41,17 +42,14 @@ def test_same_object_notified_many_times_starts_one_dag_run(rig: Rig, tmp_path):
         rig.stack.info, csv, "interlock-landing", f"churn/incoming/{uuid.uuid4().hex[:8]}.csv"
     )
     data, attributes = stored.notification()
-    from interlock.ports import Message
-
-    for _ in range(4):
+    keys = {
         rig.publish_raw(
-            scenario,
-            "interlock-data",
-            Message(data, attributes),
-            f"gcs:{stored.bucket}/{stored.name}#{stored.generation}",
-            "GCS notification",
-        )
-    rig.settle(scenario)
+            scenario, "interlock-data", Message(data, attributes), "GCS notification"
+        ).key
+        for _ in range(4)
+    }
+    assert len(keys) == 1  # four message ids, one object generation: one idempotency key
+    rig.settle(scenario, keys=keys)
     runs = [
         r
         for r in rig.stack.airflow.list_runs("interlock_noop")
@@ -98,8 +96,8 @@ def test_handler_killed_mid_effect_converges_after_redelivery(rig: Rig):
             request = RollbackRequested(request_id=f"k-{uuid.uuid4().hex[:10]}", model="kill")
         key = rig.publish(scenario, request)
         time.sleep(rng.uniform(0.05, 1.2))
-        rig.stack.kill_function("on_request")
-        rig.stack.restart_function("on_request")
+        rig.kill_function("on_request")
+        rig.restart_function("on_request")
         wait_for(lambda key=key: rig.outcome(key), 60, f"a final state for {key}")
         rig.check_serving("kill")
     rig.clear_faults()

@@ -4,6 +4,7 @@ recovery, or dead-lettered with the reason; credentials never reach a log."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -11,30 +12,31 @@ from pathlib import Path
 
 import pytest
 
+from interlock.core.decision import idempotency_key
+from interlock.core.inbound import parse_cloudevent
 from interlock.ports import Message
 from interlock_dev.bucket import LocalBucket
 from interlock_dev.processes import HOST, ServiceProcess, free_port
-from interlock_dev.stack import REPO, _answers
+from interlock_dev.stack import REPO
 
 from .conftest import SCALE
-from .rig import FIGURES, Rig, wait_for
+from .rig import FIGURES, Rig, answers, wait_for
 
 
-def land_notifications(rig: Rig, scenario: str, tmp_path: Path, count: int) -> list[str]:
-    """Objects landed in the local bucket and notified on the data topic; returns their URIs."""
+def land_notifications(rig: Rig, scenario: str, tmp_path: Path, count: int) -> dict[str, str]:
+    """Objects landed in the local bucket and notified on the data topic: URI → event key."""
     bucket = LocalBucket(Path(rig.stack.info.root) / "buckets")
     csv = tmp_path / "rows.csv"
     csv.write_text("a,target\n1,0\n")
-    uris = []
+    landed = {}
     for _ in range(count):
         stored = bucket.put("interlock-landing", f"churn/incoming/{uuid.uuid4().hex[:10]}.csv", csv)
         data, attributes = stored.notification()
-        key = f"gcs:{stored.bucket}/{stored.name}#{stored.generation}"
-        rig.publish_raw(
-            scenario, "interlock-data", Message(data, attributes), key, "GCS notification"
-        )
-        uris.append(stored.uri)
-    return uris
+        message = Message(data, attributes)
+        landed[stored.uri] = rig.publish_raw(
+            scenario, "interlock-data", message, "GCS notification"
+        ).key
+    return landed
 
 
 @pytest.mark.parametrize("mode", ["503", "429", "down"])
@@ -44,21 +46,21 @@ def test_airflow_outage_is_retried_and_every_run_created_once_after_recovery(
     scenario = "Airflow outage"
     rig.airflow_proxy.mode = mode
     faults_before = rig.airflow_proxy.faults_served
-    uris = land_notifications(rig, scenario, tmp_path, 3 * SCALE)
+    landed = land_notifications(rig, scenario, tmp_path, 3 * SCALE)
     wait_for(
-        lambda: rig.airflow_proxy.faults_served - faults_before >= len(uris),
+        lambda: rig.airflow_proxy.faults_served - faults_before >= len(landed),
         30,
         "deliveries meeting the outage",
     )
     time.sleep(2)  # a few redeliveries meet the outage too
     rig.airflow_proxy.mode = "pass"
-    rig.settle(scenario, timeout_s=120)
+    rig.settle(scenario, timeout_s=120, keys=landed.values())
     runs = rig.stack.airflow.list_runs("interlock_noop")
-    for uri in uris:
+    for uri in landed:
         mine = [r for r in runs if r["conf"].get("object") == uri]
         FIGURES.duplicate_effects[scenario] += max(0, len(mine) - 1)
         assert len(mine) == 1, f"{uri}: {len(mine)} runs"
-    rig.reconcile(scenario)
+    rig.reconcile(scenario, landed.values())
 
 
 def test_cloud_run_operation_failures_leave_traffic_unchanged_then_apply_once(rig: Rig):
@@ -110,12 +112,16 @@ def run_landing_function(
         else:
             env[key] = value
     port = free_port(47760)
-    argv = [str(Path(__import__("sys").executable).with_name("functions-framework")), "--target", "on_data_landed",
+    argv = [str(Path(sys.executable).with_name("functions-framework")), "--target", "on_data_landed",
             "--source", str(REPO / "functions" / "main.py"), "--signature-type", "cloudevent",
             "--host", HOST, "--port", str(port)]  # fmt: skip
     proc = ServiceProcess("fn-auth", argv, log, env).start()
     url = f"http://{HOST}:{port}"
-    wait_for(lambda: _answers(url), 30, "the function")
+    try:
+        wait_for(lambda: answers(url), 30, "the function")
+    except BaseException:
+        proc.stop()
+        raise
     return proc, url
 
 
@@ -132,7 +138,8 @@ def post_landing(url: str, name: str) -> str:
                                      headers={"Content-Type": "application/cloudevents+json"})  # fmt: skip
     with urllib.request.urlopen(request, timeout=60):
         pass
-    return f"gcs:interlock-landing/{name}#{generation}"
+    attributes = {k: v for k, v in event.items() if k != "data"}
+    return idempotency_key(parse_cloudevent(attributes, event["data"]))
 
 
 @pytest.mark.parametrize(

@@ -11,20 +11,6 @@ from interlock.core.events import RollbackRequested
 from .rig import FIGURES, Rig, wait_for
 
 
-def promote_fully(rig: Rig, scenario: str, model: str, version: int) -> None:
-    """Evaluation passes, then healthy windows walk the canary to 100 % (hold: 1 window)."""
-    key = rig.publish(scenario, rig.evaluation(model, version))
-    wait_for(lambda: rig.outcome(key), 60, f"{model} v{version} evaluated")
-    for _ in range(3):
-        state = rig.ledger.load(model).state
-        if state.candidate is None:
-            break
-        obs_key = rig.publish(scenario, rig.observation(model, str(version), healthy=True))
-        wait_for(lambda k=obs_key: rig.outcome(k), 60, "a canary window")
-    state = rig.ledger.load(model).state
-    assert state.champion is not None and state.champion.version == str(version), state
-
-
 def count_regression(rig: Rig, scenario: str, model: str, floor: int) -> None:
     state = rig.ledger.load(model).state
     if state.champion is not None and int(state.champion.version) < floor:
@@ -33,7 +19,7 @@ def count_regression(rig: Rig, scenario: str, model: str, floor: int) -> None:
 
 def test_older_evaluation_after_a_newer_promotion_is_stale(rig: Rig):
     scenario = "out of order"
-    promote_fully(rig, scenario, "order", 5)
+    rig.promote_fully(scenario, "order", 5)
     key = rig.publish(scenario, rig.evaluation("order", 3))
     outcome = wait_for(lambda: rig.outcome(key), 60, "the late evaluation")
     assert outcome.kind == "stale" and "older than the champion v5" in outcome.reasons[0]
@@ -54,8 +40,8 @@ def test_window_of_a_revision_that_no_longer_serves_is_stale(rig: Rig):
 
 def test_rollback_racing_a_promotion_serializes_without_losing_either(rig: Rig):
     scenario = "concurrent decisions"
-    promote_fully(rig, scenario, "race", 1)
-    promote_fully(rig, scenario, "race", 2)
+    rig.promote_fully(scenario, "race", 1)
+    rig.promote_fully(scenario, "race", 2)
     rollback = RollbackRequested(
         request_id=f"rb-{uuid.uuid4().hex[:8]}", model="race", requested_by="ops"
     )
@@ -69,13 +55,13 @@ def test_rollback_racing_a_promotion_serializes_without_losing_either(rig: Rig):
     # (then the rollback aborts it). Both are recorded; serving stays consistent.
     assert kinds in (["promoted", "rolled_back"], ["rejected", "rolled_back"]), kinds
     rig.check_serving("race")
-    rig.reconcile(scenario)
+    rig.reconcile(scenario, keys)
 
 
 def test_twenty_breaching_windows_at_once_roll_back_exactly_once(rig: Rig):
     scenario = "concurrent decisions"
-    promote_fully(rig, scenario, "guard", 1)
-    promote_fully(rig, scenario, "guard", 2)
+    rig.promote_fully(scenario, "guard", 1)
+    rig.promote_fully(scenario, "guard", 2)
     windows = [rig.observation("guard", "2", healthy=False) for _ in range(20)]
     with ThreadPoolExecutor(max_workers=20) as pool:
         keys = list(pool.map(lambda w: rig.publish(scenario, w), windows))
@@ -85,4 +71,4 @@ def test_twenty_breaching_windows_at_once_roll_back_exactly_once(rig: Rig):
     assert set(kinds) <= {"held", "stale", "rolled_back"}, kinds
     assert rig.ledger.load("guard").state.champion.version == "1"
     rig.check_serving("guard")
-    rig.reconcile(scenario)
+    rig.reconcile(scenario, keys)
