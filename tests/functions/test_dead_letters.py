@@ -12,7 +12,7 @@ import pytest
 from functions_framework import create_app
 
 from interlock import bootstrap
-from interlock.adapters.pubsub import payload_message
+from interlock.core.binding import payload_message
 from interlock.ports import Message
 from tests.builders import NOW
 from tests.handlers.world import World, evaluation

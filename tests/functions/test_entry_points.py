@@ -216,24 +216,3 @@ def test_message_pubsub_gave_up_on_is_recorded_once_as_dead_lettered(world):
     assert "gave up after 5 delivery attempts from evaluations-push" in outcome.reasons[0]
     assert world.ledger.get("evaluated:churn:1:run-1") == outcome
     assert "dead-letter" not in world.bus.topics  # never sent round again
-
-
-def test_own_dead_letter_is_neither_recorded_nor_announced_again_when_it_reaches_on_dead_letter(
-    world,
-):
-    bad = dataclasses.replace(evaluation("1"), model="unknown-model")
-    structured(client("on_model_evaluated"), bad)
-    (sent,) = world.bus.topics["dead-letter"]
-    announced = list(world.bus.topics["decisions"])
-    message = {
-        "data": base64.b64encode(sent.data).decode(),
-        "attributes": dict(sent.attributes),
-        "messageId": "dl1",
-    }
-    response = client("on_dead_letter").post(
-        "/projects/p/topics/interlock-dead-letter", json={"message": message, "subscription": "s"}
-    )
-    assert response.status_code == 200
-    assert len(world.ledger.outcomes()) == 1 and len(world.bus.topics["dead-letter"]) == 1
-    # Recognised as our own before anything is done: not even the outcome is published again.
-    assert world.bus.topics["decisions"] == announced

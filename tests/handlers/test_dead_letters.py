@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from interlock.core.decision import idempotency_key
 from interlock.core.errors import PermanentError
+from interlock.core.keys import idempotency_key
 from interlock.ports import Message
 
 from .world import World, evaluation, inbound

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock import topics
-from interlock.core.decision import idempotency_key
+from interlock.core import keys
 from interlock.core.errors import PermanentError
 from interlock.core.events import PUBSUB_PUBLISHED
 from interlock.core.inbound import parse_cloudevent
+from interlock.core.keys import idempotency_key
 from interlock.ports import Message
 from interlock_dev.pubsub_admin import PubSubAdmin
 from interlock_dev.stack import PROJECT
@@ -45,8 +46,7 @@ def pushed_event(topic: str, message_id: str, message: Message) -> tuple[dict[st
 
 
 def invalid_key(attributes: Mapping[str, str]) -> str:
-    # TODO(lead): core.keys.invalid_key
-    return f"invalid:{attributes.get('source', '')}:{str(attributes.get('id', 'unknown'))[:256]}"
+    return keys.invalid_key(attributes.get("source", ""), attributes.get("id", "unknown"))
 
 
 def delivery_of(topic: str, message_id: str, message: Message) -> Delivery:

@@ -23,11 +23,12 @@ import yaml
 
 from interlock import topics
 from interlock.adapters.ledger_sqlite import SqliteLedger
-from interlock.adapters.pubsub import PubSubEventBus, payload_message, topic_path
-from interlock.core.decision import idempotency_key
+from interlock.adapters.pubsub import PubSubEventBus
+from interlock.core.binding import ce_type_of, payload_message
 from interlock.core.events import ModelEvaluated, ModelObserved, Outcome
-from interlock.core.inbound import Inbound
+from interlock.core.keys import payload_key
 from interlock.ports import Message
+from interlock.topics import path as topic_path
 from interlock.topics import topic_for
 from interlock_dev.processes import ServiceProcess, kill_session, wait_until
 from interlock_dev.pubsub_admin import PubSubAdmin
@@ -201,10 +202,8 @@ class Rig:
         self, scenario: str, payload: Any, times: int = 1, concurrently: bool = True
     ) -> str:
         """Publish one event `times` times (new message ids each), as an at-least-once producer."""
-        ce_type_topic = topic_for(
-            payload_message(payload, "//x", "x", datetime.now(UTC)).attributes["ce-type"]
-        )
-        key = idempotency_key(Inbound(id="-", type="-", source="-", time=None, payload=payload))
+        ce_type_topic = topic_for(ce_type_of(payload))
+        key = payload_key(payload)
 
         def once(_: int) -> str:
             message = payload_message(payload, "//reliability", uuid.uuid4().hex, datetime.now(UTC))

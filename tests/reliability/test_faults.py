@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from interlock.core.decision import idempotency_key
 from interlock.core.inbound import parse_cloudevent
+from interlock.core.keys import idempotency_key
 from interlock.ports import Message
 from interlock_dev.bucket import LocalBucket
 from interlock_dev.processes import HOST, ServiceProcess, free_port

@@ -8,8 +8,8 @@ import pytest
 
 from interlock.core.effects import DeployRevision, MoveAliases, SetTraffic, TrafficSplit
 from interlock.core.gate import gate
-from interlock.core.state import ModelState
-from tests.builders import NOW, evaluated, policy, record, serving, state
+from interlock.core.state import EvaluationRecord, ModelState, Serving
+from tests.builders import NOW, evaluated, policy, state
 
 M = {"auc": 0.91, "latency_ms": 80.0}
 NAN, INF = float("nan"), float("inf")
@@ -73,9 +73,7 @@ def test_gate_compares_across_datasets_when_policy_allows_it():
 
 def test_gate_skips_relative_rule_when_champion_lacks_the_metric():
     st = state().replace(
-        champion=serving("3").__class__(
-            "3", "churn-v3", record("3").__class__("3", "ds1", 10, {}, "r3")
-        )
+        champion=Serving("3", "churn-v3", EvaluationRecord("3", "ds1", 10, {}, "r3"))
     )
     decision = gate(evaluated(), st, policy().model("churn"), NOW)
     assert decision.kind == "promoted"

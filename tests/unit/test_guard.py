@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -162,7 +163,7 @@ def test_guard_stops_at_the_cap_and_asks_for_a_human_when_breaches_repeat():
 
 def test_guard_rejects_window_when_end_is_not_after_start():
     obs = observed()
-    bad = obs.__class__(**{**obs.__dict__, "window_start": obs.window_end})
+    bad = dataclasses.replace(obs, window_start=obs.window_end)
     with pytest.raises(PermanentError) as err:
         guard(bad, state(), policy().model("churn"), NOW)
     assert err.value.field == "window_end"
