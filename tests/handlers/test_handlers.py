@@ -8,6 +8,7 @@ import pytest
 
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import DataLanded, PromoteRequested, RollbackRequested
+from interlock.ports import Conflict
 from tests.fakes.ledger import FakeLedger
 from tests.handlers.world import SERVICE, World, evaluation, inbound, window
 
@@ -165,3 +166,19 @@ def test_delivery_that_waited_for_the_lease_returns_the_decision_its_twin_made()
     outcome = w.handler.handle(inbound(evaluation("1"), "m2"))
     assert outcome == first
     assert [o.kind for o in w.ledger.outcomes()] == ["promoted"]
+
+
+class _StickyLeaseLedger(FakeLedger):
+    """Loses every race to release its lease (Firestore does, under contention)."""
+
+    def release(self, subject: str, holder: str) -> None:
+        raise Conflict(f"lease {subject!r}: lost 5 races in a row")
+
+
+def test_decided_event_is_acked_when_its_lease_cannot_be_released():
+    w = World(ledger=_StickyLeaseLedger())
+    outcome = w.handler.handle(inbound(evaluation("1")))
+    # Committed and published: the lease simply expires by its TTL.
+    assert outcome.kind == "promoted"
+    assert w.ledger.get("evaluated:churn:1:run-1") == outcome
+    assert w.traffic() == {"churn-v1": 100}
