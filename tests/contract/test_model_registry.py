@@ -18,6 +18,7 @@ PARENT = "projects/interlock-test/locations/us-central1"
 
 class RegistryHarness(Protocol):
     registry: ModelRegistry
+    parent: str  # projects/PROJECT_ID/locations/L, as a policy names it
 
     def seed(
         self, model_id: str, artifact_uri: str, labels: Mapping[str, str] | None = None,
@@ -35,6 +36,7 @@ class FakeHarness:
     def __init__(self) -> None:
         self.fake = FakeModelRegistry()
         self.registry: ModelRegistry = self.fake
+        self.parent = PARENT
 
     def seed(
         self, model_id: str, artifact_uri: str, labels: Mapping[str, str] | None = None,
@@ -55,6 +57,7 @@ class FakeHarness:
 class VertexHarness:
     def __init__(self, standin: StandInServer) -> None:
         self.standin = standin
+        self.parent = standin.parent
         self.registry: ModelRegistry = VertexModelRegistry(
             standin.location, endpoint=standin.endpoint, timeout_s=10
         )
@@ -175,7 +178,7 @@ class TestModelRegistry:
     ) -> None:
         model_id = unique_id("churn")
         harness.seed(model_id, "gs://models/churn/1")
-        asked = f"{PARENT}/models/{model_id}"  # by project id; Vertex answers by number
+        asked = f"{harness.parent}/models/{model_id}"  # by project id; Vertex answers by number
         assert harness.registry.get_version(asked, "1").model == asked
         assert [v.model for v in harness.registry.list_versions(asked)] == [asked]
         assert harness.registry.merge_aliases(asked, "1", add=["x1"], remove=[]).model == asked

@@ -17,7 +17,8 @@ from tests.fakes.traffic import FakeTrafficRouter
 from tests.fixtures.standin import StandInServer, unique_id
 
 PARENT = "projects/interlock-test/locations/us-central1"
-IMAGE = "us-docker.pkg.dev/interlock/serve:1"
+# Google's public sample image: real, so `make conformance` deploys these specs on Cloud Run.
+IMAGE = "us-docker.pkg.dev/cloudrun/container/hello:latest"
 
 
 class RouterHarness(Protocol):
