@@ -23,7 +23,7 @@ from interlock_dev.standin.faults import Faults, parse_fault, reply_error
 from interlock_dev.standin.operations import Operations
 from interlock_dev.standin.routing import SEG, Request, Router
 from interlock_dev.standin.store import Store
-from interlock_dev.standin.wire import enums_to_names, enums_to_numbers
+from interlock_dev.standin.wire import enums_to_names, enums_to_numbers, project_number
 
 log = logging.getLogger("interlock.standin")
 MAX_BODY = 10 * 1024 * 1024
@@ -71,9 +71,12 @@ def state(app: StandIn) -> dict[str, Any]:
             }
             for s in store.list(cloudrun.SERVICE)
         }
+        # Keyed by project id, as tests name models; the API itself answers with the number.
+        number = f"projects/{project_number(app.project)}/"
         models: dict[str, dict[str, list[str]]] = {}
         for v in store.list(vertex.VERSION):
-            models.setdefault(v["name"], {})[v["versionId"]] = v["versionAliases"]
+            name = v["name"].replace(number, f"projects/{app.project}/", 1)
+            models.setdefault(name, {})[v["versionId"]] = v["versionAliases"]
         return {
             "counters": store.counters(),
             "faults": app.faults.active(),
@@ -93,6 +96,17 @@ def make_handler(
         line = f"{request.line} ({request.api_method}) {what}: " + "; ".join(problems[:5])
         log.error("schema check: %s", line)
         app.violations.append(line)
+
+    def check_request(request: Request) -> None:
+        if schemas is None or not request.api_method:
+            return
+        problems = schemas.check_request(
+            request.api_method, request.query, request.body, request.wants_int_enums
+        )
+        if problems:
+            violated(request, "request", problems)
+            # What Google answers for a body its schema does not allow.
+            raise ApiError("INVALID_ARGUMENT", "Invalid JSON payload received. " + problems[0])
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -206,17 +220,6 @@ def make_handler(
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
-
-    def check_request(request: Request) -> None:
-        if schemas is None or not request.api_method:
-            return
-        problems = schemas.check_request(
-            request.api_method, request.query, request.body, request.wants_int_enums
-        )
-        if problems:
-            violated(request, "request", problems)
-            # What Google answers for a body its schema does not allow.
-            raise ApiError("INVALID_ARGUMENT", "Invalid JSON payload received. " + problems[0])
 
     return Handler
 

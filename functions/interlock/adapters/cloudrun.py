@@ -7,7 +7,7 @@ Cloud Run as it behaves (../shared/reference/google-api-fidelity.md): a LATEST t
 names no revision, so it is resolved through `latest_ready_revision`; a traffic write sends only
 the `traffic` field (update mask), so the echoed template can never be judged a different
 configuration; a revision that failed to become ready stays under its name for good, so it is a
-permanent error that says what to do (docs/operations.md, "A revision that failed").
+permanent error that says what to do (docs/operations.md §8, "A revision that failed to become ready").
 """
 
 from __future__ import annotations
