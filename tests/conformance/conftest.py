@@ -2,6 +2,8 @@
 
 Runs only when INTERLOCK_CONFORMANCE_PROJECT names a project and application-default
 credentials can act in it; otherwise nothing here is collected (`make test` never touches Google).
+INTERLOCK_CONFORMANCE_ENDPOINT (an http:// stand-in) runs the same tests against the stand-in
+instead, anonymously: `make test` does that with the open points, so this code cannot rot unseen.
 Every resource is throw-away — named with this run's suffix, created here, and deleted at the end
 of the session whatever happened. docs/operations.md ("Conformance") lists roles and cost.
 """
@@ -27,6 +29,7 @@ class Google:
     bucket: str | None  # for Vertex artifacts; the Vertex suite skips without one
     suffix: str  # this run's: in every resource name, so leftovers are easy to find
     credentials: object
+    endpoint: str | None = None  # None: Google's; an http:// stand-in for a dry run
     cleanups: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def on_teardown(self, what: str, undo: Callable[[], None]) -> None:
@@ -37,14 +40,21 @@ class Google:
 @pytest.fixture(scope="session")
 def google() -> Iterator[Google]:
     import google.auth
+    from google.auth.credentials import AnonymousCredentials
 
-    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    endpoint = os.environ.get("INTERLOCK_CONFORMANCE_ENDPOINT") or None
+    if endpoint is None:
+        scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+        credentials, _ = google.auth.default(scopes=scopes)
+    else:
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
     env = Google(
         project=os.environ[PROJECT_ENV],
         region=os.environ.get("INTERLOCK_CONFORMANCE_REGION", "us-central1"),
-        bucket=os.environ.get("INTERLOCK_CONFORMANCE_BUCKET") or None,
+        bucket=os.environ.get("INTERLOCK_CONFORMANCE_BUCKET") or ("dry-run" if endpoint else None),
         suffix=uuid.uuid4().hex[:6],
         credentials=credentials,
+        endpoint=endpoint,
     )
     try:
         yield env

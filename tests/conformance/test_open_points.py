@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from interlock.adapters.cloudrun import CloudRunTrafficRouter
 from interlock.core.errors import PermanentError
 from interlock.ports import RevisionSpec
 from tests.contract.test_traffic_router import IMAGE
 
 from .conftest import Google
-from .live import OPERATION_TIMEOUT_S, create_service, run_clients
+from .live import OPERATION_TIMEOUT_S, create_service, router, run_clients
 
 BY_REVISION = 2  # TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION
-EXITS = "docker.io/library/busybox:stable"  # with command ["false"]: exits at once
 
 
 def hello(google: Google, label: str, revision: bool = True) -> tuple[str, str]:
@@ -105,11 +103,13 @@ def test_failed_revision_stays_not_ready_and_the_adapter_says_what_to_do(
 ) -> None:  # finding 1
     name, first = hello(google, "failed")
     run_v2, services, revisions = run_clients(google)
-    # A container that exits at once never becomes ready.
-    broken = RevisionSpec(name=f"{name.rsplit('/', 1)[-1]}-v2", image=EXITS, env={})
+    broken = RevisionSpec(name=f"{name.rsplit('/', 1)[-1]}-v2", image=IMAGE, env={})
     service = services.get_service(name=name)
     service.template.revision = broken.name
-    service.template.containers = [run_v2.Container(image=EXITS, command=["false"])]
+    # The default TCP startup probe moved off the serving port: it can never connect.
+    probe = service.template.containers[0].startup_probe
+    probe.tcp_socket.port = 9
+    probe.period_seconds = probe.timeout_seconds = probe.failure_threshold = 1
     service.traffic = [run_v2.TrafficTarget(type_=BY_REVISION, revision=first, percent=100)]
     with pytest.raises(Exception) as failure:
         services.update_service(service=service).result(timeout=OPERATION_TIMEOUT_S)
@@ -119,9 +119,6 @@ def test_failed_revision_stays_not_ready_and_the_adapter_says_what_to_do(
     print(f"conformance: failed revision kept, Ready state={ready.state.name}: {ready.message}")
     assert ready.state.name == "CONDITION_FAILED"
     assert services.get_service(name=name).latest_created_revision.endswith(broken.name)
-    router = CloudRunTrafficRouter(
-        google.region, credentials=google.credentials, operation_timeout_s=OPERATION_TIMEOUT_S
-    )
     with pytest.raises(PermanentError) as info:
-        router.ensure_revision(name, broken)
+        router(google).ensure_revision(name, broken)
     assert "gcloud run revisions delete" in info.value.reason

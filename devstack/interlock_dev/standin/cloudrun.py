@@ -35,7 +35,6 @@ REVISION = "run.revision"
 TEMPLATE = "run.revision.template"
 PENDING = "run.revision.pending"
 RECONCILE = "run.reconcile"
-DELETE_REVISION = "run.revision.delete"
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
 REVISION_TYPE = "type.googleapis.com/google.cloud.run.v2.Revision"
 PARENT = rf"/v2/(?P<parent>projects/{SEG}/locations/{SEG})"
@@ -53,7 +52,7 @@ def register(router: Router, app: StandIn) -> None:
     revision_path = SERVICE_PATH + r"/revisions/(?P<revision>[^/:]+)"
     router.add("GET", PARENT + "/services", lambda r: _list_services(app.store, r), api + "list")
     router.add("POST", PARENT + "/services", lambda r: _create(app, r), api + "create")
-    router.add("GET", SERVICE_PATH, lambda r: (200, _load(app.store, _name(r))), api + "get")
+    router.add("GET", SERVICE_PATH, lambda r: (200, load(app.store, name_of(r))), api + "get")
     router.add("PATCH", SERVICE_PATH, lambda r: _update(app, r), api + "patch")
     router.add(
         "GET",
@@ -61,19 +60,15 @@ def register(router: Router, app: StandIn) -> None:
         lambda r: _list_revisions(app.store, r),
         api + "revisions.list",
     )
-    router.add("GET", revision_path, lambda r: (200, _revision(app, r)), api + "revisions.get")
-    router.add(
-        "DELETE", revision_path, lambda r: _delete_revision(app, r), api + "revisions.delete"
-    )
+    router.add("GET", revision_path, lambda r: (200, get_revision(app, r)), api + "revisions.get")
     app.operations.register(RECONCILE, lambda s, p: _finish(s, p, app.base_url), _fail)
-    app.operations.register(DELETE_REVISION, _finish_delete)
 
 
-def _name(req: Request) -> str:
+def name_of(req: Request) -> str:
     return f"{req.params['parent']}/services/{req.params['service']}"
 
 
-def _load(store: Store, name: str) -> dict[str, Any]:
+def load(store: Store, name: str) -> dict[str, Any]:
     service = store.get(SERVICE, name)
     if service is None:
         raise not_found(f"Resource '{name.rsplit('/', 1)[-1]}' of kind 'SERVICE'")
@@ -85,53 +80,20 @@ def _list_services(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
 
 
 def _list_revisions(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
-    name = _name(req)
-    _load(store, name)
+    name = name_of(req)
+    load(store, name)
     return 200, {"revisions": store.list(REVISION, name + "/revisions/")}
 
 
-def _revision(app: StandIn, req: Request) -> dict[str, Any]:
-    name = f"{_name(req)}/revisions/{req.params['revision']}"
+def get_revision(app: StandIn, req: Request) -> dict[str, Any]:
+    name = f"{name_of(req)}/revisions/{req.params['revision']}"
     revision = app.store.get(REVISION, name)
     if revision is None:
         raise not_found(f"Resource '{req.params['revision']}' of kind 'REVISION'")
     return revision
 
 
-def _delete_revision(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
-    """Cloud Run refuses to delete a revision the traffic block names; others go."""
-    revision = _revision(app, req)
-    service = _load(app.store, _name(req))
-    short = req.params["revision"]
-    named = [t for t in service.get("traffic") or [] if t.get("revision") == short]
-    served = [
-        s for s in resolved_statuses(service) if s.get("revision") == short and s.get("percent")
-    ]
-    if named or served:
-        raise ApiError(
-            "FAILED_PRECONDITION",
-            f"Revision '{short}' is referenced by the traffic of service "
-            f"'{service['name'].rsplit('/', 1)[-1]}' and cannot be deleted.",
-        )
-    if req.query.get("validateOnly") == "true":
-        return 200, _done_operation(req.params["parent"], REVISION_TYPE, revision)
-    return 200, app.operations.start(
-        app.store,
-        req.params["parent"],
-        DELETE_REVISION,
-        {"revision": revision["name"]},
-        {"@type": REVISION_TYPE, **revision},
-    )
-
-
-def _finish_delete(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
-    revision = store.get(REVISION, payload["revision"]) or {"name": payload["revision"]}
-    store.delete(REVISION, payload["revision"])
-    store.delete(TEMPLATE, payload["revision"])
-    return {"@type": REVISION_TYPE, **revision}
-
-
-def _done_operation(parent: str, type_url: str, response: dict[str, Any]) -> dict[str, Any]:
+def done_operation(parent: str, type_url: str, response: dict[str, Any]) -> dict[str, Any]:
     """What a validate-only request answers: a finished operation, nothing persisted."""
     return {
         "name": f"{parent}/operations/{uuid.uuid4()}",
@@ -167,13 +129,13 @@ def _create(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
 
 
 def _update(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
-    name = _name(req)
+    name = name_of(req)
     current = app.store.get(SERVICE, name)
     if current is None:
         if req.query.get("allowMissing") == "true":
             req.query["serviceId"] = req.params["service"]
             return _create(app, req)
-        _load(app.store, name)
+        load(app.store, name)
     assert current is not None
     sent_etag = req.body.get("etag")
     if sent_etag and sent_etag != current["etag"]:
@@ -229,7 +191,7 @@ def _write(
         },
     )
     if req.query.get("validateOnly") == "true":
-        return 200, _done_operation(req.params["parent"], SERVICE_TYPE, updated)
+        return 200, done_operation(req.params["parent"], SERVICE_TYPE, updated)
     fault = app.faults.for_operation(req.line)
     error = None if fault is None else fault.operation_error
     fails = bool(fault is not None and fault.revision_fails)

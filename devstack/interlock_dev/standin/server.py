@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from interlock_dev.standin import cloudrun, predict, vertex
+from interlock_dev.standin import cloudrun, predict, run_delete, vertex
 from interlock_dev.standin.app import StandIn
 from interlock_dev.standin.discovery import Discovery
 from interlock_dev.standin.errors import ApiError, invalid
@@ -33,6 +33,7 @@ def build_router(app: StandIn) -> Router:
     router = Router()
     vertex.register(router, app)
     cloudrun.register(router, app)
+    run_delete.register(router, app)
     # Vertex names operations under the resource (…/models/M/operations/N), Cloud Run under
     # the location. aiplatform_v1 polls at /ui/{name}: its first matching http rule is /ui/.
     location = rf"projects/{SEG}/locations/{SEG}"

@@ -22,6 +22,7 @@ from interlock_dev.standin.wire import new_etag, now_rfc3339, project_number
 MODEL = "vertex.model"
 VERSION = "vertex.version"
 UPLOAD = "vertex.upload"
+DELETE = "vertex.delete"
 RESERVED = "vertex.model.reserved"  # a model id an upload still in flight will create
 V1 = "type.googleapis.com/google.cloud.aiplatform.v1."
 
@@ -49,9 +50,11 @@ def register(router: Router, app: StandIn) -> None:
     add("GET", MODEL_PATH + ":listVersions", lambda r: _list_versions(app.store, r), "listVersions")
     add("POST", MODEL_PATH + ":mergeVersionAliases", lambda r: _merge(app.store, r),
         "mergeVersionAliases")  # fmt: skip
+    add("DELETE", MODEL_PATH, lambda r: _delete(app, r), "delete")
     app.operations.register(
         UPLOAD, _finish_upload, lambda store, payload, _: store.delete(RESERVED, payload["model"])
     )
+    app.operations.register(DELETE, _finish_delete)
 
 
 def canonical_name(name: str) -> str:
@@ -134,6 +137,30 @@ def _finish_upload(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
     _move_aliases(store, version, aliases, [])
     store.bump("model_versions_uploaded")
     return {"@type": V1 + "UploadModelResponse", "model": name, "modelVersionId": version_id}
+
+
+def _delete(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
+    """DeleteModel: the model and every version (no endpoint deploys them here)."""
+    if req.params.get("version"):
+        raise invalid("DeleteModel takes a model name without a version (see DeleteModelVersion).")
+    model = req.params["model"]
+    if app.store.get(MODEL, model) is None:
+        raise not_found(f"Model {model}")
+    now = now_rfc3339()
+    metadata = {
+        "@type": V1 + "DeleteOperationMetadata",
+        "genericMetadata": {"createTime": now, "updateTime": now},
+    }
+    return 200, app.operations.start(
+        app.store, model, DELETE, {"model": model}, metadata, numeric_id=True
+    )
+
+
+def _finish_delete(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+    for version in _versions(store, payload["model"]):
+        store.delete(VERSION, f"{payload['model']}@{version['versionId']}")
+    store.delete(MODEL, payload["model"])
+    return {"@type": "type.googleapis.com/google.protobuf.Empty"}
 
 
 def _versions(store: Store, model: str) -> list[dict[str, Any]]:
