@@ -22,6 +22,8 @@ def models(service: str = SERVICE + "churn", vertex_model: str = MODEL + "churn"
         models(),
         models(service=SERVICE + "c" * 37),  # 37 + "candidate" = 46
         models(service="projects/123456789012/locations/us-central1/services/churn"),
+        models(service="projects/p/locations/l/services/churn"),
+        models(vertex_model="projects/example.com:demo/locations/us-central1/models/churn"),
         models(vertex_model=MODEL + "churn_model"),
         models(vertex_model=MODEL + "_x"),
         models(vertex_model=MODEL + "2955453170601426944"),
@@ -48,7 +50,8 @@ def test_no_problem_when_google_accepts_the_names(policy_models: Any) -> None:
         (models(service=SERVICE), "is not one Cloud Run accepts"),
         (models(service="churn"), "models[0].service: 'churn' is not a Cloud Run service name"),
         (models(service="projects/Demo/locations/us-central1/services/churn"), "not a Cloud Run service name"),
-        (models(service="projects/demo-project/locations/central/services/churn"), "not a Cloud Run service name"),
+        (models(service="projects/demo-project/locations/Central/services/churn"), "not a Cloud Run service name"),
+        (models(service="projects/demo project/locations/us-central1/services/churn"), "not a Cloud Run service name"),
         (models(service=SERVICE + "churn/revisions/x"), "not a Cloud Run service name"),
         (models(vertex_model=MODEL + "9abc"), "models[0].vertex_model: model id '9abc' is not one Vertex AI accepts"),
         (models(vertex_model=MODEL + "-abc"), "is not one Vertex AI accepts"),

@@ -1,9 +1,9 @@
 """Local stack (stand-in): injected faults — error replies, latency, failing operations.
 
-Faults are test state, not API state: they live in memory and vanish on restart. Two switches
-choose between behaviours of Google's that nobody has observed yet (settled by `make
-conformance`): how a stale etag is answered (`{"stale_etag": "ABORTED" | "FAILED_PRECONDITION"}`)
-— both reset by `DELETE /_faults`.
+Faults are test state, not API state: they live in memory and vanish on restart. One switch
+chooses between behaviours of Google's that nobody has observed yet (settled by `make
+conformance`): how a stale etag is answered, `POST /_faults {"stale_etag": "ABORTED" |
+"FAILED_PRECONDITION"}`; `DELETE /_faults` resets it to ABORTED (AIP-154) with the faults.
 """
 
 from __future__ import annotations

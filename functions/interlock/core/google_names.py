@@ -15,9 +15,11 @@ from typing import Any
 # The traffic tags interlock sets on Cloud Run (core/canary.py `traffic`): keep them in step.
 TRAFFIC_TAGS = ("champion", "candidate", "previous")
 MAX_TAG_AND_SERVICE = 46
-# Project id (6-30 of [a-z0-9-], a letter first, no trailing hyphen) or project number.
-_PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
-_LOCATION = r"[a-z]+(?:-[a-z]+)+[0-9]+"
+# A project id (domain-scoped ones have "example.com:"), or a number, and a location: lowercase
+# segments. Deliberately no stricter: Google's own 404 is clear there, and short test names
+# (projects/p/locations/l) must stay valid.
+_PROJECT = r"[a-z0-9][a-z0-9.:-]{0,62}"
+_LOCATION = r"[a-z0-9][a-z0-9-]{0,62}"
 SERVICE_NAME = re.compile(rf"projects/{_PROJECT}/locations/{_LOCATION}/services/(?P<id>[^/]*)")
 MODEL_NAME = re.compile(rf"projects/{_PROJECT}/locations/{_LOCATION}/models/(?P<id>[^/]*)")
 # services.create serviceId: "must begin with letter, and cannot end with hyphen; must contain
