@@ -211,6 +211,14 @@ class TestCloudRunAsGoogleBehaves:
         ]
         assert got["latestReadyRevision"] == f"{service}/revisions/{first}"
 
+    def test_pinning_latest_to_its_revision_counts_as_no_traffic_change(
+        self, standin: StandInServer
+    ) -> None:  # finding 2: what LATEST reached is judged before the new revision exists
+        service, first = service_with_revision(standin)
+        before = standin.state()["counters"].get("traffic_updates", 0)
+        assert "error" not in add_revision(standin, service, first.replace("-v1", "-v2"), "img:2")
+        assert standin.state()["counters"].get("traffic_updates", 0) == before
+
     def test_tag_is_invalid_argument_when_tag_and_service_exceed_46_characters(
         self, standin: StandInServer
     ) -> None:  # finding 3

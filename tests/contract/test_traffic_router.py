@@ -378,3 +378,17 @@ def test_reason_is_one_bounded_line_when_cloud_run_answers_an_html_page(
     assert "Bad Gateway" in reason
     assert len(reason) < 600
     assert reason.isprintable() and "<" not in reason
+
+
+def test_set_traffic_writes_only_the_traffic_field_when_the_template_is_unchanged(
+    standin: StandInServer,
+) -> None:
+    """Cloud Run has judged an echoed template a "different configuration" (409): a traffic
+    write names `traffic` in its update mask, so the template is never part of it."""
+    service_id = unique_id("churn")
+    service = standin.create_service(service_id, f"{service_id}-v1", IMAGE)
+    standin.set_fault(match="?updateMask=traffic", status=503, count=1)
+    router = CloudRunTrafficRouter(standin.location, endpoint=standin.endpoint, timeout_s=10)
+    with pytest.raises(TransientError):
+        router.set_traffic(service, [TrafficSplit(f"{service_id}-v1", 100, "champion")])
+    assert standin.state()["faults_fired"] and not standin.state()["faults"]

@@ -250,10 +250,10 @@ def _finish(store: Store, payload: dict[str, Any], base_url: str) -> dict[str, A
     assert service is not None
     name, short = service["name"], service["name"].rsplit("/", 1)[-1]
     now = now_rfc3339()
+    before = resolved_statuses(service)  # LATEST as it resolved until now
     if payload["newRevision"]:
         _create_revision(store, service, payload["newRevision"], now, failure=None)
     if payload["generation"] == int(service["generation"]):
-        before = resolved_statuses(service)
         statuses = []
         for target in service["traffic"]:
             status = dict(target)  # a LATEST status names no revision on v2 (finding 2)

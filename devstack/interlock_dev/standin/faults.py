@@ -17,7 +17,7 @@ from interlock_dev.standin.errors import RPC_CODES, ApiError, invalid, status_fo
 
 @dataclass
 class Fault:
-    match: str  # a substring of "METHOD /path"; "" matches every API request
+    match: str  # a substring of "METHOD /path?query" ("METHOD /path" for operations); "" any
     status: int | None = None
     message: str = "injected fault"
     latency_s: float = 0.0

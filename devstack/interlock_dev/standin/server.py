@@ -150,7 +150,9 @@ def make_handler(
             raw = self._read_body()
             if path.startswith("/_"):
                 return self._control(method, path, raw)
-            fault = app.faults.for_reply(f"{method} {path}")
+            # Reply faults see the query too ("…?updateMask=traffic"): a test can tell writes apart.
+            line = f"{method} {path}" + (f"?{unquote(url.query)}" if url.query else "")
+            fault = app.faults.for_reply(line)
             if fault is not None:
                 time.sleep(fault.latency_s)
                 if fault.status is not None:
