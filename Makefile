@@ -6,7 +6,7 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_VERSION := 3.3.2
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help install install-airflow lint schemas unit test bench reliability demo clean
+.PHONY: help install install-airflow lint schemas unit test bench reliability conformance demo clean
 
 help:
 	@echo "make test        lint + type-check + every test suite (installs what it needs)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench       cold-start benchmarks, as ratios to a hello-world function"
 	@echo "make demo        the whole loop on this machine (data → DAG → canary → rollback)"
 	@echo "make reliability the fault and bad-input suite at full size, with its figures"
+	@echo "make conformance the contract suites against a real Google Cloud project (see docs/operations.md)"
 	@echo "make clean       remove venvs and local state"
 
 $(BIN)/.installed: pyproject.toml
@@ -59,6 +60,16 @@ demo: install install-airflow
 reliability: install install-airflow
 	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_RELIABILITY_SCALE=13 \
 		$(BIN)/pytest tests/reliability -q
+
+# Real Cloud Run and Vertex AI, on throw-away resources in INTERLOCK_CONFORMANCE_PROJECT (with
+# application-default credentials); without a project it says so and succeeds.
+conformance:
+	@if [ -z "$$INTERLOCK_CONFORMANCE_PROJECT" ]; then \
+		echo "conformance: not run — INTERLOCK_CONFORMANCE_PROJECT is not set (a Google Cloud project for throw-away resources; see docs/operations.md, Conformance)"; \
+	else \
+		$(MAKE) --no-print-directory install && \
+		$(BIN)/pytest tests/conformance -v -s -rA -p no:cacheprovider; \
+	fi
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .interlock

@@ -18,6 +18,7 @@ PARENT = "projects/interlock-test/locations/us-central1"
 
 class RegistryHarness(Protocol):
     registry: ModelRegistry
+    parent: str  # projects/PROJECT_ID/locations/L, as a policy names it
 
     def seed(
         self, model_id: str, artifact_uri: str, labels: Mapping[str, str] | None = None,
@@ -26,11 +27,16 @@ class RegistryHarness(Protocol):
 
     def make_unavailable(self, times: int) -> None: ...
 
+    def artifact(self, uri: str) -> str:
+        """Where `uri` was stored: itself, except on Google (a conformance bucket)."""
+        ...
+
 
 class FakeHarness:
     def __init__(self) -> None:
         self.fake = FakeModelRegistry()
         self.registry: ModelRegistry = self.fake
+        self.parent = PARENT
 
     def seed(
         self, model_id: str, artifact_uri: str, labels: Mapping[str, str] | None = None,
@@ -44,10 +50,14 @@ class FakeHarness:
     def make_unavailable(self, times: int) -> None:
         self.fake.fail_next(TransientError("get model: UNAVAILABLE: injected"), times)
 
+    def artifact(self, uri: str) -> str:
+        return uri
+
 
 class VertexHarness:
     def __init__(self, standin: StandInServer) -> None:
         self.standin = standin
+        self.parent = standin.parent
         self.registry: ModelRegistry = VertexModelRegistry(
             standin.location, endpoint=standin.endpoint, timeout_s=10
         )
@@ -60,6 +70,9 @@ class VertexHarness:
 
     def make_unavailable(self, times: int) -> None:
         self.standin.set_fault(match="GET /v1/", status=503, count=times)
+
+    def artifact(self, uri: str) -> str:
+        return uri
 
 
 @pytest.fixture(params=["fake", "vertex"])
@@ -84,7 +97,7 @@ class TestModelRegistry:
         model = model_with_versions(harness, 2)
         version = harness.registry.get_version(model, "2")
         assert (version.model, version.version) == (model, "2")
-        assert version.artifact_uri == "gs://models/churn/2"
+        assert version.artifact_uri == harness.artifact("gs://models/churn/2")
         assert dict(version.labels) == {"run": "r2"}
         assert version.aliases == ()
 
@@ -104,7 +117,9 @@ class TestModelRegistry:
         model = model_with_versions(harness, 3)
         versions = harness.registry.list_versions(model)
         assert [v.version for v in versions] == ["1", "2", "3"]
-        assert [v.artifact_uri for v in versions] == [f"gs://models/churn/{i}" for i in (1, 2, 3)]
+        assert [v.artifact_uri for v in versions] == [
+            harness.artifact(f"gs://models/churn/{i}") for i in (1, 2, 3)
+        ]
 
     def test_alias_moves_between_versions_when_added_elsewhere(
         self, harness: RegistryHarness
@@ -132,14 +147,41 @@ class TestModelRegistry:
         after = harness.registry.merge_aliases(model, "2", add=["x1"], remove=["x1"])
         assert after.aliases == ()
 
-    @pytest.mark.parametrize("alias", ["default", "Champion", "9lives", "a", "bad_alias"])
-    def test_merge_is_permanent_error_when_alias_invalid_or_reserved(
+    @pytest.mark.parametrize("alias", ["Champion", "9lives", "a", "bad_alias", "ab-"])
+    def test_merge_is_permanent_error_when_alias_invalid(
         self, harness: RegistryHarness, alias: str
     ) -> None:
         model = model_with_versions(harness, 1)
         with pytest.raises(PermanentError) as info:
             harness.registry.merge_aliases(model, "1", add=[alias], remove=[])
         assert info.value.field == "aliases"
+
+    def test_default_alias_moves_when_merged_onto_another_version(
+        self, harness: RegistryHarness
+    ) -> None:
+        model = model_with_versions(harness, 2)
+        moved = harness.registry.merge_aliases(model, "2", add=["default"], remove=[])
+        assert moved.aliases == ("default",)
+        assert harness.registry.get_version(model, "1").aliases == ()
+        assert harness.registry.get_version(model, "default").version == "2"
+
+    def test_merge_is_permanent_error_when_removing_the_default_alias(
+        self, harness: RegistryHarness
+    ) -> None:
+        model = model_with_versions(harness, 1)
+        with pytest.raises(PermanentError) as info:
+            harness.registry.merge_aliases(model, "1", add=[], remove=["default"])
+        assert info.value.field == "aliases"
+
+    def test_versions_name_the_model_as_asked_whatever_project_form_comes_back(
+        self, harness: RegistryHarness
+    ) -> None:
+        model_id = unique_id("churn")
+        harness.seed(model_id, "gs://models/churn/1")
+        asked = f"{harness.parent}/models/{model_id}"  # by project id; Vertex answers by number
+        assert harness.registry.get_version(asked, "1").model == asked
+        assert [v.model for v in harness.registry.list_versions(asked)] == [asked]
+        assert harness.registry.merge_aliases(asked, "1", add=["x1"], remove=[]).model == asked
 
     def test_permanent_error_when_model_unknown(self, harness: RegistryHarness) -> None:
         missing = f"{PARENT}/models/{unique_id('nope')}"
@@ -166,3 +208,15 @@ def test_vertex_adapter_is_permanent_error_when_model_name_malformed() -> None:
     with pytest.raises(PermanentError) as info:
         registry.get_version("churn", "1")
     assert info.value.field == "model"
+
+
+def test_reason_is_one_bounded_line_when_vertex_answers_garbage(standin: StandInServer) -> None:
+    model, _ = standin.upload_model_version(unique_id("churn"), "gs://models/churn/1")
+    page = "<html><body>\n\x1b[2J" + "upstream exploded " * 20_000 + "</body></html>"
+    standin.set_fault(match="GET /v1/", status=503, body=page, count=1)
+    registry = VertexModelRegistry(standin.location, endpoint=standin.endpoint, timeout_s=10)
+    with pytest.raises(TransientError) as info:
+        registry.get_version(model, "1")
+    assert "upstream exploded" in info.value.reason
+    assert len(info.value.reason) < 600
+    assert info.value.reason.isprintable()

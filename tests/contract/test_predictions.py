@@ -63,10 +63,12 @@ class Service:
 
     def add_revision(self, spec: dict[str, Any]) -> None:
         """A new revision holding no traffic (the served split is pinned, as interlock does)."""
-        served = self.get()["trafficStatuses"]
+        current = self.get()
+        # A LATEST status names no revision (as on Cloud Run v2): it is the latest ready one.
+        latest = current["latestReadyRevision"].rsplit("/", 1)[-1]
         traffic = [
-            {"type": BY_REVISION, "revision": s["revision"], "percent": s["percent"]}
-            for s in served
+            {"type": BY_REVISION, "revision": s.get("revision") or latest, "percent": s["percent"]}
+            for s in current["trafficStatuses"]
         ]
         self._patch({"template": spec, "traffic": traffic})
 

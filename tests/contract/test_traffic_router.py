@@ -17,7 +17,8 @@ from tests.fakes.traffic import FakeTrafficRouter
 from tests.fixtures.standin import StandInServer, unique_id
 
 PARENT = "projects/interlock-test/locations/us-central1"
-IMAGE = "us-docker.pkg.dev/interlock/serve:1"
+# Google's public sample image: real, so `make conformance` deploys these specs on Cloud Run.
+IMAGE = "us-docker.pkg.dev/cloudrun/container/hello:latest"
 
 
 class RouterHarness(Protocol):
@@ -27,11 +28,20 @@ class RouterHarness(Protocol):
 
     def make_unavailable(self, times: int) -> None: ...
 
-    def fail_next_operation(self, message: str) -> None: ...
+    def fail_next_operation(self, message: str, revision_fails: bool = False) -> None: ...
 
-    def race_next_write(self, service: str, concurrent: Sequence[TrafficSplit]) -> None:
-        """Let another writer set `concurrent` between our next write's read and its write."""
+    def refuse_next_write(self, status: str, message: str) -> None:
+        """The next write is refused with google.rpc `status` and this wording."""
         ...
+
+    def race_next_write(
+        self, service: str, concurrent: Sequence[TrafficSplit], stale_etag: str = "ABORTED"
+    ) -> None:
+        """Let another writer set `concurrent` between our next write's read and its write;
+        the loser's stale etag is answered with `stale_etag` (Cloud Run's reply is unverified)."""
+        ...
+
+    def delete_revision(self, service: str, revision: str) -> None: ...
 
     def revisions_created(self, service: str) -> int: ...
 
@@ -49,10 +59,18 @@ class FakeHarness:
     def make_unavailable(self, times: int) -> None:
         self.fake.fail_next(TransientError("UNAVAILABLE: injected"), times)
 
-    def fail_next_operation(self, message: str) -> None:
-        self.fake.fail_next_operation(message)
+    def fail_next_operation(self, message: str, revision_fails: bool = False) -> None:
+        self.fake.fail_next_operation(message, revision_fails)
 
-    def race_next_write(self, service: str, concurrent: Sequence[TrafficSplit]) -> None:
+    def refuse_next_write(self, status: str, message: str) -> None:
+        self.fake.fail_next(PermanentError("revision", f"{status}: {message}"))
+
+    def delete_revision(self, service: str, revision: str) -> None:
+        self.fake.delete_revision(service, revision)
+
+    def race_next_write(
+        self, service: str, concurrent: Sequence[TrafficSplit], stale_etag: str = "ABORTED"
+    ) -> None:
         other = FakeTrafficRouter()
         other.services = self.fake.services
         self.fake.race_next_write(lambda: other.set_traffic(service, concurrent) and None)
@@ -78,12 +96,25 @@ class CloudRunHarness:
     def make_unavailable(self, times: int) -> None:
         self.standin.set_fault(match="/v2/", status=503, count=times)
 
-    def fail_next_operation(self, message: str) -> None:
+    def fail_next_operation(self, message: str, revision_fails: bool = False) -> None:
         self.standin.set_fault(
-            match="PATCH /v2/", operation_error={"code": 9, "message": message}, count=1
+            match="PATCH /v2/", operation_error={"code": 9, "message": message}, count=1,
+            revision_fails=revision_fails,
+        )  # fmt: skip
+
+    def refuse_next_write(self, status: str, message: str) -> None:
+        self.standin.set_fault(
+            match="PATCH /v2/", status=409, rpc_status=status, message=message, count=1
         )
 
-    def race_next_write(self, service: str, concurrent: Sequence[TrafficSplit]) -> None:
+    def delete_revision(self, service: str, revision: str) -> None:
+        op = self.standin.ok("DELETE", f"/v2/{service}/revisions/{revision}")
+        self.standin.wait_operation(op)
+
+    def race_next_write(
+        self, service: str, concurrent: Sequence[TrafficSplit], stale_etag: str = "ABORTED"
+    ) -> None:
+        self.standin.set_fault(stale_etag=stale_etag)
         # Hold our PATCH for a while after it has read the etag, and slip the other write in.
         self.standin.set_fault(match=f"PATCH /v2/{service}", latency_s=1.5, count=1)
         fired = self.standin.state()["faults_fired"]
@@ -246,22 +277,72 @@ class TestTrafficRouter:
             canary(service_id, 50)
         )
 
-    def test_transient_error_and_no_revision_when_its_operation_fails(
+    def test_transient_error_and_no_revision_when_its_operation_fails_before_creating_it(
         self, harness: RouterHarness
     ) -> None:
         service, service_id = seeded(harness)
-        harness.fail_next_operation("container failed to start")
+        harness.fail_next_operation("quota exceeded")
         with pytest.raises(TransientError):
             harness.router.ensure_revision(service, spec(service_id, "2"))
         assert harness.router.ensure_revision(service, spec(service_id, "2")) == f"{service_id}-v2"
 
-    def test_transient_error_when_a_racing_writer_changed_the_service(
+    def test_permanent_error_saying_what_to_do_when_the_revision_failed_to_become_ready(
         self, harness: RouterHarness
+    ) -> None:
+        service, service_id = seeded(harness)
+        harness.fail_next_operation("container failed to start", revision_fails=True)
+        for _ in range(2):  # the failed revision stays: a redelivery meets it again
+            with pytest.raises(PermanentError) as info:
+                harness.router.ensure_revision(service, spec(service_id, "2"))
+            assert info.value.field == "revision"
+            assert "container failed to start" in info.value.reason
+            assert "delete" in info.value.reason and "new version" in info.value.reason
+        assert harness.router.get_traffic(service) == (TrafficSplit(f"{service_id}-v1", 100),)
+        with pytest.raises(PermanentError):
+            harness.router.set_traffic(service, canary(service_id, 10))
+        harness.delete_revision(service, f"{service_id}-v2")  # what the reason says to do
+        assert harness.router.ensure_revision(service, spec(service_id, "2")) == f"{service_id}-v2"
+        assert harness.router.set_traffic(service, canary(service_id, 10)) == tuple(
+            canary(service_id, 10)
+        )
+
+    def test_ensure_revision_is_permanent_error_when_name_taken_whatever_the_wording(
+        self, harness: RouterHarness
+    ) -> None:
+        service, service_id = seeded(harness)
+        harness.refuse_next_write("ALREADY_EXISTS", "Requested entity already exists")
+        with pytest.raises(PermanentError) as info:
+            harness.router.ensure_revision(service, spec(service_id, "2"))
+        assert "already exists" in info.value.reason
+
+    def test_ensure_revision_serves_on_the_new_port_when_the_port_changes(
+        self, harness: RouterHarness
+    ) -> None:
+        service, service_id = seeded(harness)
+        moved = RevisionSpec(**{**spec(service_id, "2").__dict__, "port": 9090})
+        assert harness.router.ensure_revision(service, moved) == f"{service_id}-v2"
+
+    def test_set_traffic_is_permanent_error_when_tag_and_service_id_exceed_46_characters(
+        self, harness: RouterHarness
+    ) -> None:
+        service_id = unique_id("c" * 29)  # 38 characters: room for "champion", not "candidate"
+        service = harness.seed(service_id, spec(service_id, "1"))
+        harness.router.ensure_revision(service, spec(service_id, "2"))
+        assert harness.router.set_traffic(
+            service, [TrafficSplit(f"{service_id}-v1", 100, "champion")]
+        ) == (TrafficSplit(f"{service_id}-v1", 100, "champion"),)
+        with pytest.raises(PermanentError) as info:
+            harness.router.set_traffic(service, canary(service_id, 10))
+        assert "candidate" in info.value.reason
+
+    @pytest.mark.parametrize("stale_etag", ["ABORTED", "FAILED_PRECONDITION"])
+    def test_transient_error_when_a_racing_writer_changed_the_service(
+        self, harness: RouterHarness, stale_etag: str
     ) -> None:
         service, service_id = seeded(harness)
         harness.router.ensure_revision(service, spec(service_id, "2"))
         theirs = canary(service_id, 50)
-        harness.race_next_write(service, theirs)
+        harness.race_next_write(service, theirs, stale_etag)
         with pytest.raises(TransientError):
             harness.router.set_traffic(service, canary(service_id, 10))
         deadline = time.monotonic() + 10
@@ -275,3 +356,39 @@ def test_cloudrun_adapter_is_permanent_error_when_service_name_malformed() -> No
     with pytest.raises(PermanentError) as info:
         router.get_traffic("churn")
     assert info.value.field == "service"
+
+
+HOSTILE_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title><style>p{x:y}</style></head>"
+    "<body>\n<h1>Bad\r\nGateway</h1>\x1b[31mred\x1b[0m\x00" + "x" * 200_000 + "</body></html>"
+)
+
+
+@pytest.mark.parametrize(("status", "error"), [(502, TransientError), (400, PermanentError)])
+def test_reason_is_one_bounded_line_when_cloud_run_answers_an_html_page(
+    standin: StandInServer, status: int, error: type[Exception]
+) -> None:
+    service_id = unique_id("churn")
+    service = standin.create_service(service_id, f"{service_id}-v1", IMAGE)
+    standin.set_fault(match=f"GET /v2/{service}", status=status, body=HOSTILE_PAGE, count=1)
+    router = CloudRunTrafficRouter(standin.location, endpoint=standin.endpoint, timeout_s=10)
+    with pytest.raises(error) as info:
+        router.get_traffic(service)
+    reason = info.value.reason  # type: ignore[attr-defined]
+    assert "Bad Gateway" in reason
+    assert len(reason) < 600
+    assert reason.isprintable() and "<" not in reason
+
+
+def test_set_traffic_writes_only_the_traffic_field_when_the_template_is_unchanged(
+    standin: StandInServer,
+) -> None:
+    """Cloud Run has judged an echoed template a "different configuration" (409): a traffic
+    write names `traffic` in its update mask, so the template is never part of it."""
+    service_id = unique_id("churn")
+    service = standin.create_service(service_id, f"{service_id}-v1", IMAGE)
+    standin.set_fault(match="?updateMask=traffic", status=503, count=1)
+    router = CloudRunTrafficRouter(standin.location, endpoint=standin.endpoint, timeout_s=10)
+    with pytest.raises(TransientError):
+        router.set_traffic(service, [TrafficSplit(f"{service_id}-v1", 100, "champion")])
+    assert standin.state()["faults_fired"] and not standin.state()["faults"]

@@ -1,8 +1,8 @@
 """Fakes: an in-memory `ModelRegistry` with Vertex's alias semantics; `tests/contract` keeps it honest.
 
-Like Vertex: version ids count "1", "2", … per model; the first version carries the reserved
-alias "default"; adding an alias moves it off whichever version held it; "-x" in the same
-request as "x" cancels out.
+Like Vertex: version ids count "1", "2", … per model; the first version carries the alias
+"default", which moves like any alias but cannot be removed; adding an alias moves it off
+whichever version held it; "-x" in the same request as "x" cancels out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import replace
 from interlock.core.errors import InterlockError, PermanentError
 from interlock.ports import ModelVersion
 
-ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]")
+ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
 
 
 class FakeModelRegistry:
@@ -58,9 +58,9 @@ class FakeModelRegistry:
         self, model: str, version: str, add: Sequence[str], remove: Sequence[str]
     ) -> ModelVersion:
         target = self.get_version(model, version)
+        if "default" in remove:
+            raise PermanentError("aliases", "INVALID_ARGUMENT: the default alias cannot be removed")
         for alias in [*add, *remove]:
-            if alias == "default":
-                raise PermanentError("aliases", "INVALID_ARGUMENT: the alias 'default' is reserved")
             if not ALIAS.fullmatch(alias):
                 raise PermanentError(
                     "aliases", f"INVALID_ARGUMENT: invalid version alias {alias!r}"

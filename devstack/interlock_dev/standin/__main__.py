@@ -25,10 +25,21 @@ def main(argv: list[str] | None = None) -> int:
         default=0.3,
         help="seconds before a long-running operation finishes (clients must poll)",
     )
+    parser.add_argument(
+        "--schema-check",
+        action="store_true",
+        help="hold every body to Google's discovery documents (needs google-api-python-client)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = make_server(
-        args.host, args.port, args.db, args.project, args.location, args.operation_delay
+        args.host,
+        args.port,
+        args.db,
+        args.project,
+        args.location,
+        args.operation_delay,
+        args.schema_check,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

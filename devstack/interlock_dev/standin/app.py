@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from interlock_dev.standin.faults import Faults
 from interlock_dev.standin.operations import Operations
@@ -18,3 +18,5 @@ class StandIn:
     location: str
     # http://host:port the server listens on; Cloud Run service uris point here (predict.py).
     base_url: str = ""
+    # Bodies that broke Google's discovery schemas (the schema check), for /_state.
+    violations: list[str] = field(default_factory=list)

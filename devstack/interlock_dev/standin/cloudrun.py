@@ -2,21 +2,33 @@
 
 Like the real service, a write stores the new spec at once (generation+1, `reconciling`) and an
 operation reconciles it later: the revision is created and `trafficStatuses` follow the spec only
-when the operation finishes. A failed operation leaves the served traffic as it was.
+when the operation finishes. A failed operation leaves the served traffic as it was, and a
+revision that failed to become ready stays (Ready=False) under its name, as on Cloud Run. The
+etag changes on writes only (Google's encodes `updateTime`). The rules: run_rules.py.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import uuid
 from typing import Any
 
 from interlock_dev.standin.app import StandIn
 from interlock_dev.standin.errors import ApiError, invalid, not_found
 from interlock_dev.standin.routing import SEG, Request, Router
+from interlock_dev.standin.run_rules import (
+    DNS_NAME,
+    LATEST,
+    check_traffic,
+    masked,
+    new_revision,
+    probe_failure,
+    spec_of,
+    traffic_failure,
+    with_defaults,
+)
 from interlock_dev.standin.store import Store
-from interlock_dev.standin.wire import enums_to_names, new_etag, now_rfc3339, prune
+from interlock_dev.standin.wire import new_etag, now_rfc3339, prune
 
 SERVICE = "run.service"
 REVISION = "run.revision"
@@ -24,15 +36,7 @@ TEMPLATE = "run.revision.template"
 PENDING = "run.revision.pending"
 RECONCILE = "run.reconcile"
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
-LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
-BY_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
-# What a client may set; everything else on a Service is output only and ignored on input.
-SPEC_FIELDS = (
-    "description", "labels", "annotations", "client", "clientVersion", "ingress", "launchStage",
-    "binaryAuthorization", "template", "traffic", "scaling", "invokerIamDisabled",
-    "defaultUriDisabled", "customAudiences",
-)  # fmt: skip
-DNS_NAME = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+REVISION_TYPE = "type.googleapis.com/google.cloud.run.v2.Revision"
 PARENT = rf"/v2/(?P<parent>projects/{SEG}/locations/{SEG})"
 SERVICE_PATH = rf"{PARENT}/services/(?P<service>{SEG})"
 RUN_PREFIX = "/run/"
@@ -44,22 +48,27 @@ def service_uri(base_url: str, service_id: str, tag: str | None = None) -> str:
 
 
 def register(router: Router, app: StandIn) -> None:
-    router.add("GET", PARENT + "/services", lambda r: _list_services(app.store, r))
-    router.add("POST", PARENT + "/services", lambda r: _create(app, r))
-    router.add("GET", SERVICE_PATH, lambda r: (200, _load(app.store, _name(r))))
-    router.add("PATCH", SERVICE_PATH, lambda r: _update(app, r))
-    router.add("GET", SERVICE_PATH + "/revisions", lambda r: _list_revisions(app.store, r))
+    api = "run.projects.locations.services."
+    revision_path = SERVICE_PATH + r"/revisions/(?P<revision>[^/:]+)"
+    router.add("GET", PARENT + "/services", lambda r: _list_services(app.store, r), api + "list")
+    router.add("POST", PARENT + "/services", lambda r: _create(app, r), api + "create")
+    router.add("GET", SERVICE_PATH, lambda r: (200, load(app.store, name_of(r))), api + "get")
+    router.add("PATCH", SERVICE_PATH, lambda r: _update(app, r), api + "patch")
     router.add(
-        "GET", SERVICE_PATH + r"/revisions/(?P<revision>[^/:]+)", lambda r: _revision(app, r)
+        "GET",
+        SERVICE_PATH + "/revisions",
+        lambda r: _list_revisions(app.store, r),
+        api + "revisions.list",
     )
+    router.add("GET", revision_path, lambda r: (200, get_revision(app, r)), api + "revisions.get")
     app.operations.register(RECONCILE, lambda s, p: _finish(s, p, app.base_url), _fail)
 
 
-def _name(req: Request) -> str:
+def name_of(req: Request) -> str:
     return f"{req.params['parent']}/services/{req.params['service']}"
 
 
-def _load(store: Store, name: str) -> dict[str, Any]:
+def load(store: Store, name: str) -> dict[str, Any]:
     service = store.get(SERVICE, name)
     if service is None:
         raise not_found(f"Resource '{name.rsplit('/', 1)[-1]}' of kind 'SERVICE'")
@@ -71,17 +80,27 @@ def _list_services(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
 
 
 def _list_revisions(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
-    name = _name(req)
-    _load(store, name)
+    name = name_of(req)
+    load(store, name)
     return 200, {"revisions": store.list(REVISION, name + "/revisions/")}
 
 
-def _revision(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
-    name = f"{_name(req)}/revisions/{req.params['revision']}"
+def get_revision(app: StandIn, req: Request) -> dict[str, Any]:
+    name = f"{name_of(req)}/revisions/{req.params['revision']}"
     revision = app.store.get(REVISION, name)
     if revision is None:
         raise not_found(f"Resource '{req.params['revision']}' of kind 'REVISION'")
-    return 200, revision
+    return revision
+
+
+def done_operation(parent: str, type_url: str, response: dict[str, Any]) -> dict[str, Any]:
+    """What a validate-only request answers: a finished operation, nothing persisted."""
+    return {
+        "name": f"{parent}/operations/{uuid.uuid4()}",
+        "metadata": {"@type": type_url, **response},
+        "done": True,
+        "response": {"@type": type_url, **response},
+    }
 
 
 def _create(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
@@ -106,54 +125,59 @@ def _create(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
         "uri": service_uri(app.base_url, service_id),
         "urls": [service_uri(app.base_url, service_id)],
     }
-    return _write(app, req, service, _spec(req.body), creating=True)
+    return _write(app, req, service, masked({}, spec_of(req.body), []), creating=True)
 
 
 def _update(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
-    name = _name(req)
+    name = name_of(req)
     current = app.store.get(SERVICE, name)
     if current is None:
         if req.query.get("allowMissing") == "true":
             req.query["serviceId"] = req.params["service"]
             return _create(app, req)
-        _load(app.store, name)
+        load(app.store, name)
     assert current is not None
     sent_etag = req.body.get("etag")
     if sent_etag and sent_etag != current["etag"]:
-        # AIP-154: a stale etag is ABORTED (409); the caller re-reads and retries.
-        raise ApiError("ABORTED", f"Etag {sent_etag!r} does not match the service's current etag.")
-    spec = _spec(req.body)
+        # AIP-154 says ABORTED (409); what Cloud Run answers is unverified, hence the switch.
+        raise ApiError(
+            app.faults.stale_etag,
+            f"Etag {sent_etag!r} does not match the service's current etag.",
+        )
     mask = [p for p in req.query.get("updateMask", "").split(",") if p]
-    if mask:
-        fields = {p.split(".")[0] for p in mask}
-        spec = {k: v for k, v in _spec(current).items() if k not in fields} | {
-            k: v for k, v in spec.items() if k in fields
-        }
+    spec = masked(spec_of(current), spec_of(req.body), mask)
     return _write(app, req, current, spec, creating=False)
-
-
-def _spec(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: copy.deepcopy(body[k]) for k in SPEC_FIELDS if k in body}
 
 
 def _write(
     app: StandIn, req: Request, service: dict[str, Any], spec: dict[str, Any], creating: bool
 ) -> tuple[int, dict[str, Any]]:
     store, name = app.store, service["name"]
-    template = _with_defaults(prune(spec.get("template") or {}))
+    short = name.rsplit("/", 1)[-1]
+    template = with_defaults(prune(spec.get("template") or {}), name.split("/")[1])
     containers = template.get("containers") or []
     if not containers or not containers[0].get("image"):
         raise invalid("template.containers[0].image is required.")
-    new_revision = _new_revision(store, service, template, creating)
-    if new_revision is not None:
-        template["revision"] = new_revision
-        store.put(PENDING, f"{name}/revisions/{new_revision}", template)
+    wanted = template.get("revision")
+    existing = None
+    if wanted:
+        # A revision an operation still in flight will create counts as existing.
+        existing = store.get(TEMPLATE, f"{name}/revisions/{wanted}") or store.get(
+            PENDING, f"{name}/revisions/{wanted}"
+        )
+    force = req.query.get("forceNewRevision") == "true"
+    created = new_revision(existing, service, template, creating, force)
     traffic = [prune(t) for t in spec.get("traffic") or []] or [{"type": LATEST, "percent": 100}]
-    _check_traffic(store, name, traffic, new_revision)
+    check_traffic(short, traffic)
     now = now_rfc3339()
-    service.update({k: v for k, v in spec.items() if k not in ("template", "traffic")})
+    updated = copy.deepcopy(service)
+    for key in spec:
+        if key not in ("template", "traffic"):
+            updated[key] = spec[key]
+    for key in set(updated) & {k for k in _SPEC_ONLY if k not in spec}:
+        del updated[key]  # cleared by a full replacement
     generation = int(service["generation"]) + 1
-    service.update(
+    updated.update(
         generation=str(generation),
         template=template,
         traffic=traffic,
@@ -166,97 +190,59 @@ def _write(
             "lastTransitionTime": now,
         },
     )
-    store.put(SERVICE, name, service)
+    if req.query.get("validateOnly") == "true":
+        return 200, done_operation(req.params["parent"], SERVICE_TYPE, updated)
+    fault = app.faults.for_operation(req.line)
+    error = None if fault is None else fault.operation_error
+    fails = bool(fault is not None and fault.revision_fails)
+    why = probe_failure(template) if created else None
+    if error is None and why is not None:
+        error, fails = {"code": 9, "message": f"Revision '{created}' is not ready and cannot "
+                        f"serve traffic. {why}"}, True  # fmt: skip
+    if error is None:
+        error = traffic_failure(traffic, _readiness(store, name), created)
+    if created is not None:
+        store.put(PENDING, f"{name}/revisions/{created}", {**template, "revision": created})
+    store.put(SERVICE, name, updated)
     store.bump("service_writes")
-    payload = {"service": name, "generation": generation, "newRevision": new_revision}
-    metadata = {"@type": SERVICE_TYPE, **service}
-    error = app.faults.for_operation(req.line)
+    payload = {
+        "service": name,
+        "generation": generation,
+        "newRevision": created,
+        "revisionFails": fails,
+    }
+    metadata = {"@type": SERVICE_TYPE, **updated}
     return 200, app.operations.start(
         store, req.params["parent"], RECONCILE, payload, metadata, error
     )
 
 
-def _new_revision(
-    store: Store, service: dict[str, Any], template: dict[str, Any], creating: bool
-) -> str | None:
-    """The revision this write creates, or None when the template is unchanged."""
-    name, short = service["name"], service["name"].rsplit("/", 1)[-1]
-    wanted = template.get("revision", "")
-    if wanted:
-        if not wanted.startswith(short + "-") or not DNS_NAME.fullmatch(wanted):
-            raise invalid(
-                f"Revision name {wanted!r} must be a DNS label prefixed with the service name "
-                f"'{short}-'."
-            )
-        # A revision an operation still in flight will create counts as existing.
-        existing = store.get(TEMPLATE, f"{name}/revisions/{wanted}") or store.get(
-            PENDING, f"{name}/revisions/{wanted}"
-        )
-        if existing is not None:
-            if _body(existing) != _body(template):
-                raise ApiError(
-                    "ALREADY_EXISTS",
-                    f"Revision named '{wanted}' with different configuration already exists.",
-                )
-            return None
-    elif not creating and _body(service["template"]) == _body(template):
-        return None
-    if wanted:
-        return str(wanted)
-    return f"{short}-{int(service['generation']) + 1:05d}-{uuid.uuid4().hex[:3]}"
+# Settable fields with no server default: a PATCH without a mask that omits one clears it.
+_SPEC_ONLY = ("description", "labels", "annotations", "client", "clientVersion",
+              "binaryAuthorization", "scaling", "invokerIamDisabled", "defaultUriDisabled",
+              "customAudiences")  # fmt: skip
 
 
-def _body(template: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in template.items() if k != "revision"}
+def _readiness(store: Store, service: str) -> dict[str, bool]:
+    return {
+        r["name"].rsplit("/", 1)[-1]: _ready(r)
+        for r in store.list(REVISION, service + "/revisions/")
+    }
 
 
-def _with_defaults(template: dict[str, Any]) -> dict[str, Any]:
-    """The defaults Cloud Run fills in, so a read-modify-write round trip compares equal."""
-    template = enums_to_names(template)
-    template.setdefault("timeout", "300s")
-    template.setdefault("maxInstanceRequestConcurrency", 80)
-    for container in template.get("containers") or []:
-        container.setdefault("resources", {}).setdefault(
-            "limits", {"cpu": "1000m", "memory": "512Mi"}
-        )
-        ports = container.setdefault("ports", [{"containerPort": 8080}])
-        for port in ports:
-            port.setdefault("name", "http1")
-            port.setdefault("containerPort", 8080)
-    return dict(template)
+def _ready(revision: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("state") == "CONDITION_SUCCEEDED"
+        for c in revision.get("conditions") or []
+    )
 
 
-def _check_traffic(
-    store: Store, name: str, traffic: list[dict[str, Any]], new_revision: str | None
-) -> None:
-    total, tags = 0, set()
-    for i, target in enumerate(traffic):
-        kind = target.get("type") or BY_REVISION
-        percent = int(target.get("percent", 0))
-        if not 0 <= percent <= 100:
-            raise invalid(f"spec.traffic[{i}].percent must be between 0 and 100.")
-        total += percent
-        if kind == LATEST:
-            if target.get("revision"):
-                raise invalid(f"spec.traffic[{i}]: a LATEST target must not name a revision.")
-        elif kind == BY_REVISION:
-            revision = target.get("revision", "")
-            if not revision:
-                raise invalid(f"spec.traffic[{i}].revision is required for a REVISION target.")
-            known = store.get(REVISION, f"{name}/revisions/{revision}") is not None
-            if not known and revision != new_revision:
-                raise invalid(f"spec.traffic[{i}]: Revision '{revision}' does not exist.")
-        else:
-            raise invalid(f"spec.traffic[{i}].type {kind!r} is not a valid allocation type.")
-        tag = target.get("tag")
-        if tag:
-            if not DNS_NAME.fullmatch(tag):
-                raise invalid(f"spec.traffic[{i}].tag {tag!r} must be a lowercase DNS label.")
-            if tag in tags:
-                raise invalid(f"spec.traffic: tag '{tag}' is used more than once.")
-            tags.add(tag)
-    if total != 100:
-        raise invalid(f"spec.traffic: percents must sum to 100, got {total}.")
+def resolved_statuses(service: dict[str, Any]) -> list[dict[str, Any]]:
+    """The traffic statuses with LATEST spelled out as the revision it reaches (Google omits it)."""
+    latest = str(service.get("latestReadyRevision", "")).rsplit("/", 1)[-1]
+    return [
+        {**s, "revision": s.get("revision") or latest} for s in service.get("trafficStatuses") or []
+    ]
 
 
 def _finish(store: Store, payload: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -264,24 +250,21 @@ def _finish(store: Store, payload: dict[str, Any], base_url: str) -> dict[str, A
     assert service is not None
     name, short = service["name"], service["name"].rsplit("/", 1)[-1]
     now = now_rfc3339()
+    before = resolved_statuses(service)  # LATEST as it resolved until now
     if payload["newRevision"]:
-        _create_revision(store, service, payload["newRevision"], now)
-    elif not service.get("latestReadyRevision") and service["template"].get("revision"):
-        service["latestReadyRevision"] = f"{name}/revisions/{service['template']['revision']}"
+        _create_revision(store, service, payload["newRevision"], now, failure=None)
     if payload["generation"] == int(service["generation"]):
-        latest = service.get("latestReadyRevision", "").rsplit("/", 1)[-1]
         statuses = []
         for target in service["traffic"]:
-            status = dict(target)
-            status["revision"] = target.get("revision") or latest
+            status = dict(target)  # a LATEST status names no revision on v2 (finding 2)
             if target.get("tag"):
                 status["uri"] = service_uri(base_url, short, target["tag"])
             statuses.append(status)
+        service["trafficStatuses"] = statuses
         # Count what is served changing, not its spelling (LATEST pinned to the same revision).
-        if _served(statuses) != _served(service.get("trafficStatuses") or []):
+        if _served(resolved_statuses(service)) != _served(before):
             store.bump("traffic_updates")
         service.update(
-            trafficStatuses=statuses,
             reconciling=False,
             observedGeneration=service["generation"],
             terminalCondition={
@@ -294,7 +277,6 @@ def _finish(store: Store, payload: dict[str, Any], base_url: str) -> dict[str, A
                 for t in ("RoutesReady", "ConfigurationsReady")
             ],
         )
-    service["etag"] = new_etag()
     store.put(SERVICE, name, service)
     return {"@type": SERVICE_TYPE, **service}
 
@@ -302,26 +284,36 @@ def _finish(store: Store, payload: dict[str, Any], base_url: str) -> dict[str, A
 def _fail(store: Store, payload: dict[str, Any], error: dict[str, Any]) -> None:
     service = store.get(SERVICE, payload["service"])
     assert service is not None
-    if payload["newRevision"]:
-        store.delete(PENDING, f"{service['name']}/revisions/{payload['newRevision']}")
+    message = str(error.get("message", ""))
+    created = payload["newRevision"]
+    if created and payload.get("revisionFails"):
+        _create_revision(store, service, created, now_rfc3339(), failure=message)
+    elif created:
+        store.delete(PENDING, f"{service['name']}/revisions/{created}")
     if payload["generation"] == int(service["generation"]):
+        # traffic_statuses, observed_generation and latest_ready_revision keep "the state of the
+        # last serving revision" (Service.reconciling).
         service.update(
             reconciling=False,
-            observedGeneration=service["generation"],
             terminalCondition={
                 "type": "Ready",
                 "state": "CONDITION_FAILED",
-                "message": str(error.get("message", "")),
+                "message": message,
                 "lastTransitionTime": now_rfc3339(),
             },
         )
-    service["etag"] = new_etag()
     store.put(SERVICE, service["name"], service)
 
 
-def _create_revision(store: Store, service: dict[str, Any], short: str, now: str) -> None:
+def _create_revision(
+    store: Store, service: dict[str, Any], short: str, now: str, failure: str | None
+) -> None:
     name = f"{service['name']}/revisions/{short}"
-    template = service["template"]
+    template = store.get(PENDING, name) or {**service["template"], "revision": short}
+    ready = {"type": "Ready", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now}
+    if failure is not None:
+        ready = {**ready, "state": "CONDITION_FAILED", "revisionReason": "HEALTH_CHECK_CONTAINER_ERROR",
+                 "message": failure}  # fmt: skip
     revision = {
         "name": name,
         "uid": str(uuid.uuid4()),
@@ -334,10 +326,10 @@ def _create_revision(store: Store, service: dict[str, Any], short: str, now: str
         "service": service["name"].rsplit("/", 1)[-1],
         "containers": template.get("containers", []),
         "timeout": template.get("timeout"),
+        "serviceAccount": template.get("serviceAccount"),
+        "scaling": template.get("scaling"),
         "maxInstanceRequestConcurrency": template.get("maxInstanceRequestConcurrency"),
-        "conditions": [
-            {"type": "Ready", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now},
-        ],
+        "conditions": [ready],
         "observedGeneration": "1",
         "reconciling": False,
         "etag": new_etag(),
@@ -348,7 +340,8 @@ def _create_revision(store: Store, service: dict[str, Any], short: str, now: str
     store.delete(PENDING, name)
     store.bump("revisions_created")
     service["latestCreatedRevision"] = name
-    service["latestReadyRevision"] = name
+    if failure is None:
+        service["latestReadyRevision"] = name
 
 
 def _served(statuses: list[dict[str, Any]]) -> set[tuple[str, int, str]]:

@@ -25,6 +25,7 @@ RPC_CODES: dict[str, tuple[int, int]] = {
 }
 _STATUS_FOR_HTTP = {
     400: "INVALID_ARGUMENT",
+    412: "FAILED_PRECONDITION",
     401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
@@ -42,11 +43,14 @@ _STATUS_FOR_NUMBER = {number: name for name, (number, _) in RPC_CODES.items()}
 class ApiError(Exception):
     """An API failure: `status` is the google.rpc.Code name, the HTTP code follows from it."""
 
-    def __init__(self, status: str, message: str, http: int | None = None) -> None:
+    def __init__(
+        self, status: str, message: str, http: int | None = None, raw: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.http = http if http is not None else RPC_CODES[status][1]
+        self.raw = raw  # a non-JSON body (an HTML error page), sent instead of Google's JSON
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.http, "message": self.message, "status": self.status}}

@@ -190,7 +190,7 @@ class Predictor:
         with self.app.store.transaction() as store:
             self.app.operations.finish_due(store)
             service = self._service(store.list(cloudrun.SERVICE), service_id)
-            statuses = list(service.get("trafficStatuses") or [])
+            statuses = cloudrun.resolved_statuses(service)
             if tag is not None:
                 tagged = [s for s in statuses if s.get("tag") == tag]
                 if not tagged:

@@ -17,6 +17,8 @@ class Request:
     query: dict[str, str]
     body: dict[str, Any]
     params: dict[str, str] = field(default_factory=dict)
+    # The discovery document's method id (e.g. "run.projects.locations.services.patch").
+    api_method: str = ""
 
     @property
     def line(self) -> str:
@@ -35,21 +37,29 @@ SEG = r"[^/:]+"
 
 class Router:
     def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._routes: list[tuple[str, re.Pattern[str], Handler, str]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        """`pattern` is a regex over the path with named groups; it must match the whole path."""
-        self._routes.append((method, re.compile(pattern), handler))
+    def add(self, method: str, pattern: str, handler: Handler, api_method: str = "") -> None:
+        """`pattern` is a regex over the path with named groups; it must match the whole path.
 
-    def dispatch(self, request: Request) -> tuple[int, dict[str, Any]]:
+        `api_method` names the method in Google's discovery document, for the schema check."""
+        self._routes.append((method, re.compile(pattern), handler, api_method))
+
+    def dispatch(
+        self, request: Request, before: Callable[[Request], None] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Run the handler of the route matching `request`; `before` sees it first."""
         path_matched = False
-        for method, pattern, handler in self._routes:
+        for method, pattern, handler, api_method in self._routes:
             match = pattern.fullmatch(request.path)
             if match is None:
                 continue
             path_matched = True
             if method == request.method:
                 request.params = {k: v for k, v in match.groupdict().items() if v is not None}
+                request.api_method = api_method
+                if before is not None:
+                    before(request)
                 return handler(request)
         if path_matched:
             raise ApiError("UNIMPLEMENTED", f"{request.method} is not supported on {request.path}")

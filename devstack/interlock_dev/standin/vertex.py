@@ -1,8 +1,11 @@
 """Local stack (stand-in): Vertex AI Model Registry v1 — upload (LRO), get, versions, aliases.
 
 Versions of one model share its name; `versionId` counts "1", "2", … per model. The alias
-"default" marks the default version (the first, unless an upload claims it) and is managed by
-the service: users cannot merge it. Adding an alias moves it off whichever version held it.
+"default" marks the default version (the first, unless an upload claims it); like any alias it
+moves when merged elsewhere, but it cannot be removed. Adding an alias moves it off whichever
+version held it. As Vertex does, names come back with the project NUMBER whichever form the
+caller used, and `listVersions` names each version `model@versionId`. The display name and
+description belong to the model, not the version.
 """
 
 from __future__ import annotations
@@ -14,16 +17,21 @@ from interlock_dev.standin.app import StandIn
 from interlock_dev.standin.errors import ApiError, invalid, not_found
 from interlock_dev.standin.routing import SEG, Request, Router
 from interlock_dev.standin.store import Store
-from interlock_dev.standin.wire import new_etag, now_rfc3339
+from interlock_dev.standin.wire import new_etag, now_rfc3339, project_number
 
 MODEL = "vertex.model"
 VERSION = "vertex.version"
 UPLOAD = "vertex.upload"
+DELETE = "vertex.delete"
+RESERVED = "vertex.model.reserved"  # a model id an upload still in flight will create
 V1 = "type.googleapis.com/google.cloud.aiplatform.v1."
 
-ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9-]")
+# Model.version_aliases (aiplatform.v1.json); the first character a letter, no trailing "-".
+ALIAS = re.compile(r"[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]")
 LABEL = re.compile(r"[a-z0-9_-]{0,63}")
-MODEL_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+# UploadModelRequest.model_id: up to 63 of [a-z0-9_-], not starting with a digit or hyphen.
+MODEL_ID = re.compile(r"[a-z_][a-z0-9_-]{0,62}")
+_PROJECT = re.compile(r"^projects/([^/]+)/")
 PARENT = rf"/v1/(?P<parent>projects/{SEG}/locations/{SEG})"
 MODEL_PATH = (
     rf"/v1/(?P<model>projects/{SEG}/locations/{SEG}/models/[^/:@]+)(?:@(?P<version>[^/:]+))?"
@@ -31,12 +39,36 @@ MODEL_PATH = (
 
 
 def register(router: Router, app: StandIn) -> None:
-    router.add("POST", PARENT + "/models:upload", lambda r: _upload(app, r))
-    router.add("GET", PARENT + "/models", lambda r: _list_models(app.store, r))
-    router.add("GET", MODEL_PATH, lambda r: (200, _resolve(app.store, r)))
-    router.add("GET", MODEL_PATH + ":listVersions", lambda r: _list_versions(app.store, r))
-    router.add("POST", MODEL_PATH + ":mergeVersionAliases", lambda r: _merge(app.store, r))
-    app.operations.register(UPLOAD, _finish_upload)
+    api = "aiplatform.projects.locations.models."
+
+    def add(method: str, path: str, handler: Any, name: str) -> None:
+        router.add(method, path, lambda r: handler(_canonical(r)), api + name)
+
+    add("POST", PARENT + "/models:upload", lambda r: _upload(app, r), "upload")
+    add("GET", PARENT + "/models", lambda r: _list_models(app.store, r), "list")
+    add("GET", MODEL_PATH, lambda r: (200, _resolve(app.store, r)), "get")
+    add("GET", MODEL_PATH + ":listVersions", lambda r: _list_versions(app.store, r), "listVersions")
+    add("POST", MODEL_PATH + ":mergeVersionAliases", lambda r: _merge(app.store, r),
+        "mergeVersionAliases")  # fmt: skip
+    add("DELETE", MODEL_PATH, lambda r: _delete(app, r), "delete")
+    app.operations.register(
+        UPLOAD, _finish_upload, lambda store, payload, _: store.delete(RESERVED, payload["model"])
+    )
+    app.operations.register(DELETE, _finish_delete)
+
+
+def canonical_name(name: str) -> str:
+    """`name` with its project as Vertex answers it: by number."""
+    return _PROJECT.sub(lambda m: f"projects/{project_number(m[1])}/", name)
+
+
+def _canonical(req: Request) -> Request:
+    for key in ("parent", "model"):
+        if key in req.params:
+            req.params[key] = canonical_name(req.params[key])
+    if isinstance(req.body.get("parentModel"), str):
+        req.body["parentModel"] = canonical_name(req.body["parentModel"])
+    return req
 
 
 def _upload(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
@@ -58,11 +90,15 @@ def _upload(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
         name = parent_model
     else:
         model_id = str(req.body.get("modelId") or store.next_id("vertex.model_id.seq"))
-        if not MODEL_ID.fullmatch(model_id):
-            raise invalid(f"model_id {model_id!r} must match [a-z0-9][a-z0-9-]{{0,127}}.")
+        if not MODEL_ID.fullmatch(model_id) and not model_id.isdigit():
+            raise invalid(
+                f"model_id {model_id!r}: up to 63 characters of [a-z0-9_-], the first of which "
+                f"cannot be a number or hyphen."
+            )
         name = f"{parent}/models/{model_id}"
-        if store.get(MODEL, name) is not None:
+        if store.get(MODEL, name) is not None or store.get(RESERVED, name) is not None:
             raise ApiError("ALREADY_EXISTS", f"Model {name} already exists.")
+        store.put(RESERVED, name, {"name": name})
     version_id = str(store.next_id(f"vertex.version_id.seq:{name}"))
     now = now_rfc3339()
     payload = {"model": name, "versionId": version_id, "spec": model, "aliases": aliases}
@@ -70,7 +106,8 @@ def _upload(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
         "@type": V1 + "UploadModelOperationMetadata",
         "genericMetadata": {"createTime": now, "updateTime": now},
     }
-    error = app.faults.for_operation(req.line)
+    fault = app.faults.for_operation(req.line)
+    error = None if fault is None else fault.operation_error
     return 200, app.operations.start(store, name, UPLOAD, payload, metadata, error, numeric_id=True)
 
 
@@ -79,15 +116,15 @@ def _finish_upload(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
     now = now_rfc3339()
     first = store.get(MODEL, name) is None
     if first:
-        store.put(
-            MODEL, name, {"name": name, "createTime": now, "displayName": spec["displayName"]}
-        )
+        record = {"name": name, "createTime": now, "displayName": spec["displayName"]}
+        if spec.get("description"):
+            record["description"] = spec["description"]
+        store.put(MODEL, name, record)
+        store.delete(RESERVED, name)
     version = {
         "name": name,
         "versionId": version_id,
         "versionAliases": [],
-        "displayName": spec["displayName"],
-        "description": spec.get("description", ""),
         "versionDescription": spec.get("versionDescription", ""),
         "artifactUri": spec.get("artifactUri", ""),
         "containerSpec": spec.get("containerSpec", {}),
@@ -102,8 +139,34 @@ def _finish_upload(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
     return {"@type": V1 + "UploadModelResponse", "model": name, "modelVersionId": version_id}
 
 
+def _delete(app: StandIn, req: Request) -> tuple[int, dict[str, Any]]:
+    """DeleteModel: the model and every version (no endpoint deploys them here)."""
+    if req.params.get("version"):
+        raise invalid("DeleteModel takes a model name without a version (see DeleteModelVersion).")
+    model = req.params["model"]
+    if app.store.get(MODEL, model) is None:
+        raise not_found(f"Model {model}")
+    now = now_rfc3339()
+    metadata = {
+        "@type": V1 + "DeleteOperationMetadata",
+        "genericMetadata": {"createTime": now, "updateTime": now},
+    }
+    return 200, app.operations.start(
+        app.store, model, DELETE, {"model": model}, metadata, numeric_id=True
+    )
+
+
+def _finish_delete(store: Store, payload: dict[str, Any]) -> dict[str, Any]:
+    for version in _versions(store, payload["model"]):
+        store.delete(VERSION, f"{payload['model']}@{version['versionId']}")
+    store.delete(MODEL, payload["model"])
+    return {"@type": "type.googleapis.com/google.protobuf.Empty"}
+
+
 def _versions(store: Store, model: str) -> list[dict[str, Any]]:
-    found = store.list(VERSION, model + "@")
+    record = store.get(MODEL, model) or {}
+    shared = {k: record[k] for k in ("displayName", "description") if k in record}
+    found = [{**v, **shared} for v in store.list(VERSION, model + "@")]
     return sorted(found, key=lambda v: int(v["versionId"]))
 
 
@@ -136,7 +199,8 @@ def _list_versions(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
     versions = _versions(store, model)
     size = int(req.query.get("pageSize") or 100)
     start = int(req.query.get("pageToken") or 0)
-    page = versions[start : start + size]
+    # "In the returned Model name field, version ID instead of revision tag will be included."
+    page = [{**v, "name": f"{model}@{v['versionId']}"} for v in versions[start : start + size]]
     body: dict[str, Any] = {"models": page}
     if start + size < len(versions):
         body["nextPageToken"] = str(start + size)
@@ -144,8 +208,11 @@ def _list_versions(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
 
 
 def _merge(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
-    if not req.params.get("version"):
-        raise invalid("The model version to merge aliases into must be named as model@version.")
+    if not req.params.get("version", "").isdigit():
+        raise invalid(
+            "The model to merge aliases into must be named with a version ID explicitly "
+            "included (model@versionId)."
+        )
     version = _resolve(store, req)
     requested = [str(a) for a in req.body.get("versionAliases") or []]
     if not requested:
@@ -154,8 +221,8 @@ def _merge(store: Store, req: Request) -> tuple[int, dict[str, Any]]:
     remove: list[str] = []
     for alias in requested:
         bare = alias[1:] if alias.startswith("-") else alias
-        if bare == "default":
-            raise invalid("The alias 'default' is reserved and cannot be merged.")
+        if alias == "-default":
+            raise invalid("The default alias cannot be removed: move it to another version.")
         _check_alias(bare)
         (remove if alias.startswith("-") else add).append(bare)
     # Vertex: adding and removing the same alias in one request cancel out.
@@ -186,13 +253,14 @@ def _save(store: Store, version: dict[str, Any]) -> None:
     version["versionUpdateTime"] = now
     version["updateTime"] = now
     version["etag"] = new_etag()
-    store.put(VERSION, f"{version['name']}@{version['versionId']}", version)
+    own = {k: v for k, v in version.items() if k not in ("displayName", "description")}
+    store.put(VERSION, f"{version['name']}@{version['versionId']}", own)
 
 
 def _check_alias(alias: str) -> None:
     if not ALIAS.fullmatch(alias):
         raise invalid(
-            f"Invalid version alias {alias!r}: it must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z-0-9]."
+            f"Invalid version alias {alias!r}: it must match [a-z][a-zA-Z0-9-]{{0,126}}[a-z0-9]."
         )
 
 

@@ -7,6 +7,7 @@ encode on the way out, so raw HTTP callers without that parameter see names, as 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -94,3 +95,11 @@ def prune(value: Any) -> Any:
     if isinstance(value, list):
         return [prune(v) for v in value]
     return value
+
+
+def project_number(project: str) -> str:
+    """A project's number, as Google answers with it: deterministic per project id here."""
+    if project.isdigit():
+        return project
+    digest = int(hashlib.sha256(project.encode()).hexdigest()[:12], 16)
+    return str(100_000_000_000 + digest % 900_000_000_000)

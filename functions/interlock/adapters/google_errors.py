@@ -3,7 +3,10 @@
 Over the REST transport google-api-core picks the exception class from the HTTP code alone:
 every 400 is `BadRequest` (INVALID_ARGUMENT and FAILED_PRECONDITION alike) and every 409 is
 `Conflict` (ABORTED and ALREADY_EXISTS alike). The google.rpc status name is only in the JSON
-body, so we read it from there and decide on it.
+body, so we read it from there and decide on it — never on the message's wording, which varies
+("Requested entity already exists" and "… with different configuration already exists" are one
+status). Upstream text is data: every message enters a reason as one bounded line (`one_line`),
+whether Google sent JSON, a front end an HTML page, or a proxy a megabyte of anything.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from interlock.core.errors import InterlockError, PermanentError, TransientError
+from interlock.core.text import one_line
 
+# ALREADY_EXISTS: the name is taken by something else; a retry meets the same thing.
 PERMANENT = frozenset(
     {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND", "PERMISSION_DENIED", "OUT_OF_RANGE",
-     "UNIMPLEMENTED"}
+     "UNIMPLEMENTED", "ALREADY_EXISTS"}
 )  # fmt: skip
+MESSAGE_LIMIT = 300
 _BY_HTTP = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -37,7 +43,7 @@ def rpc_status(exc: Any) -> str:
             status = response.json().get("error", {}).get("status")
         except (ValueError, AttributeError):
             status = None
-        if isinstance(status, str) and status:
+        if isinstance(status, str) and status.isupper() and len(status) <= 40:
             return status
     # Over gRPC `response` is the call object (no JSON body): the exact code is on the exception.
     grpc_code = getattr(exc, "grpc_status_code", None)
@@ -50,7 +56,8 @@ def rpc_status(exc: Any) -> str:
 
 
 def message_of(exc: Any) -> str:
-    return str(getattr(exc, "message", None) or exc)
+    """The exception's message as one bounded printable line."""
+    return one_line(getattr(exc, "message", None) or exc, MESSAGE_LIMIT)
 
 
 def translate(exc: Exception, field: str, action: str) -> InterlockError:
@@ -64,7 +71,7 @@ def translate(exc: Exception, field: str, action: str) -> InterlockError:
             return PermanentError(field, reason)
         return TransientError(reason)
     # RetryError, timeouts, connection resets, token refresh failures: all worth a redelivery.
-    return TransientError(f"{action}: {type(exc).__name__}: {exc}")
+    return TransientError(f"{action}: {type(exc).__name__}: {one_line(exc, MESSAGE_LIMIT)}")
 
 
 def client_failures() -> tuple[type[Exception], ...]:

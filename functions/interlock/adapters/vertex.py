@@ -2,6 +2,8 @@
 
 Only `google.cloud.aiplatform_v1` is imported, and only on first use: the high-level
 `google.cloud.aiplatform` package costs ~2 s of cold start that no function can afford.
+Vertex names a model by project NUMBER in what it returns, and `listVersions` adds `@versionId`:
+a `ModelVersion` names its model as the caller did, so names compare equal with the policy's.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class VertexModelRegistry:
             )
         except client_failures() as e:
             raise translate(e, "version", f"get model {model}@{version}") from e
-        return _to_version(found)
+        return _to_version(found, model)
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         _check(model)
@@ -65,7 +67,7 @@ class VertexModelRegistry:
             pager = self._model_service().list_model_versions(
                 name=model, timeout=self.timeout_s, retry=None
             )
-            found = [_to_version(m) for m in pager]  # iterating fetches further pages
+            found = [_to_version(m, model) for m in pager]  # iterating fetches further pages
         except client_failures() as e:
             raise translate(e, "model", f"list versions of {model}") from e
         return sorted(found, key=_version_order)
@@ -86,7 +88,7 @@ class VertexModelRegistry:
             )
         except client_failures() as e:
             raise translate(e, "aliases", f"merge aliases {aliases} into {model}@{version}") from e
-        return _to_version(merged)
+        return _to_version(merged, model)
 
 
 def _check(model: str, version: str | None = None) -> None:
@@ -96,13 +98,13 @@ def _check(model: str, version: str | None = None) -> None:
         raise PermanentError("version", "a model version or alias is required")
 
 
-def _to_version(model: Any) -> ModelVersion:
+def _to_version(found: Any, model: str) -> ModelVersion:
     return ModelVersion(
-        model=model.name,
-        version=model.version_id,
-        artifact_uri=model.artifact_uri,
-        aliases=tuple(sorted(model.version_aliases)),  # Vertex promises no order
-        labels=dict(model.labels),
+        model=model,
+        version=found.version_id,
+        artifact_uri=found.artifact_uri,
+        aliases=tuple(sorted(found.version_aliases)),  # Vertex promises no order
+        labels=dict(found.labels),
     )
 
 
