@@ -142,12 +142,17 @@ def test_duration_parses_when_written_with_a_unit(value, seconds):
     assert parse_duration(value) == seconds
 
 
-def test_revision_name_stays_within_cloud_run_limits_when_service_name_is_long():
+def test_revision_name_stays_within_cloud_run_limits_when_service_id_is_the_longest_allowed():
     doc = copy.deepcopy(POLICY_DOC)
-    long_service = "s" + "x" * 48
-    model(doc)["service"] = f"projects/p/locations/l/services/{long_service}"
-    mp = load_policy(doc).model("churn")
-    name = mp.revision_name("123456")
-    assert len(name) <= 63 and name.startswith("s") and name.endswith("-v123456")
-    assert mp.revision_name("123456") == name
+    model(doc)["service"] = "projects/p/locations/l/services/s" + "x" * 36
+    name = load_policy(doc).model("churn").revision_name("1" * 18)
+    assert len(name) <= 63 and name.endswith("-v" + "1" * 18)
     assert load_policy(POLICY_DOC).model("churn").revision_name("3") == "churn-v3"
+
+
+def test_policy_refuses_a_service_id_that_leaves_no_room_for_the_traffic_tags():
+    doc = copy.deepcopy(POLICY_DOC)
+    model(doc)["service"] = "projects/p/locations/l/services/s" + "x" * 48
+    with pytest.raises(PolicyError) as caught:
+        load_policy(doc)
+    assert any(item.startswith("models[0].service: ") for item in caught.value.problems)

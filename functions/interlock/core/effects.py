@@ -43,6 +43,11 @@ class DeployRevision:
         return f"deploy revision {self.revision} for {self.model} v{self.version}"
 
 
+# The tags interlock gives revisions on Cloud Run (each also a Vertex alias of the same name).
+CHAMPION, CANDIDATE, PREVIOUS = "champion", "candidate", "previous"
+TRAFFIC_TAGS = (CHAMPION, CANDIDATE, PREVIOUS)
+
+
 @dataclass(frozen=True)
 class TrafficSplit:
     revision: str

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# The traffic tags interlock sets on Cloud Run (core/canary.py `traffic`): keep them in step.
-TRAFFIC_TAGS = ("champion", "candidate", "previous")
+from interlock.core.effects import TRAFFIC_TAGS
+
 MAX_TAG_AND_SERVICE = 46
 # A project id (domain-scoped ones have "example.com:"), or a number, and a location: lowercase
 # segments. Deliberately no stricter: Google's own 404 is clear there, and short test names

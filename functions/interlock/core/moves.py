@@ -11,7 +11,16 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from interlock.core.decision import Decision
-from interlock.core.effects import DeployRevision, Effect, MoveAliases, SetTraffic, TrafficSplit
+from interlock.core.effects import (
+    CANDIDATE,
+    CHAMPION,
+    PREVIOUS,
+    DeployRevision,
+    Effect,
+    MoveAliases,
+    SetTraffic,
+    TrafficSplit,
+)
 from interlock.core.policy import ModelPolicy
 from interlock.core.state import Candidate, EvaluationRecord, ModelState, Serving
 
@@ -45,12 +54,12 @@ def traffic(state: ModelState, mp: ModelPolicy) -> SetTraffic:
     champion, candidate, previous = state.champion, state.candidate, state.previous
     share = mp.canary.steps[candidate.step] if candidate is not None else 0
     if champion is not None:
-        splits.append(TrafficSplit(champion.revision, 100 - share, "champion"))
+        splits.append(TrafficSplit(champion.revision, 100 - share, CHAMPION))
     if candidate is not None:
-        splits.append(TrafficSplit(candidate.revision, share, "candidate"))
+        splits.append(TrafficSplit(candidate.revision, share, CANDIDATE))
     used = {s.revision for s in splits}
     if previous is not None and previous.revision not in used:
-        splits.append(TrafficSplit(previous.revision, 0, "previous"))
+        splits.append(TrafficSplit(previous.revision, 0, PREVIOUS))
     return SetTraffic(model=mp.name, service=mp.service, splits=tuple(splits))
 
 

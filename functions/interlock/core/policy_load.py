@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from interlock.core import google_names
 from interlock.core.kinds import AGE_KINDS
 from interlock.core.policy import (
     PLACEHOLDER_RE,
@@ -356,6 +357,13 @@ def load_policy(data: Any) -> Policy:
         "request": 3600,
     }
     max_age = {k: _duration(p, ages, k, "max_event_age", defaults[k]) for k in AGE_KINDS}
+    # What Google would refuse (names, tag room), unless the field is already reported above.
+    reported = {item.split(": ", 1)[0] for item in p.items}
+    p.items.extend(
+        problem
+        for problem in google_names.problems(root.get("models"))
+        if problem.split(": ", 1)[0] not in reported
+    )
     if p.items:
         raise PolicyError(p.items)
     return Policy(pipelines=pipelines, models=models, max_age_s=max_age)
