@@ -44,6 +44,10 @@ INSTALL_HINT = {"3": "run `make install-airflow`", "2": "run `make install-airfl
 
 USERNAME = "admin"
 PASSWORD = "admin"  # noqa: S105 (a throwaway local instance; the passwords file says the same)
+# A second user who may sign in but not trigger (Airflow 3 role viewer, Airflow 2 role Public,
+# the only other role before the web server syncs them): a function identity without the right
+# Airflow role looks like (tests check the 403 names the fix).
+VIEWER = "viewer"
 # Fixed so tokens and encrypted connections survive a restart of any one process. Local only.
 # 64+ bytes: PyJWT warns on shorter HMAC keys for the SHA-512 that Airflow signs with.
 JWT_SECRET = "interlock-local-jwt-secret-for-tests-only-" + "x" * 32
@@ -304,7 +308,7 @@ class LocalAirflow(_Airflow):
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin,{VIEWER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / PASSWORDS_FILE),
             "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
             "AIRFLOW__API__SECRET_KEY": API_SECRET_KEY,
@@ -318,7 +322,8 @@ class LocalAirflow(_Airflow):
         }
 
     def prepare(self, env: dict[str, str]) -> None:
-        (self.home / PASSWORDS_FILE).write_text(json.dumps({USERNAME: PASSWORD}) + "\n")
+        passwords = {USERNAME: PASSWORD, VIEWER: VIEWER}
+        (self.home / PASSWORDS_FILE).write_text(json.dumps(passwords) + "\n")
 
     def commands(self) -> dict[str, list[str]]:
         return {
@@ -377,10 +382,10 @@ class LocalAirflow2(_Airflow):
         }
 
     def prepare(self, env: dict[str, str]) -> None:
-        args = ["users", "create", "--username", self.username, "--password", self.password,
-                "--role", "Admin", "--firstname", "interlock", "--lastname", "local",
-                "--email", "admin@interlock.local"]  # fmt: skip
-        self._airflow(args, env, self.home / "logs" / "users-create.log")
+        for user, password, role in ((self.username, self.password, "Admin"), (VIEWER, VIEWER, "Public")):
+            args = ["users", "create", "--username", user, "--password", password, "--role", role,
+                    "--firstname", user, "--lastname", "local", "--email", f"{user}@interlock.local"]  # fmt: skip
+            self._airflow(args, env, self.home / "logs" / f"users-create-{user}.log")
 
     def commands(self) -> dict[str, list[str]]:
         return {

@@ -131,15 +131,14 @@ class AirflowDagTrigger:
 
     def _error(self, what: str, dag_id: str, answer: Answer) -> Exception:
         status = answer.status
-        if status == 404:
-            if isinstance(answer.json(), dict):
-                return PermanentError(
-                    "dag_id", f"Airflow has no DAG {dag_id!r}: {answer.detail()}"
-                )
+        if status == 404 and isinstance(answer.json(), dict) and answer.detail() != "Not Found":
+            return PermanentError("dag_id", f"Airflow has no DAG {dag_id!r}: {answer.detail()}")
+        if status in (404, 405):
+            # No such route: another Airflow version's API, or not Airflow at all.
             return PermanentError(
                 "INTERLOCK_AIRFLOW_URL",
-                f"{what} of DAG {dag_id!r}: {self.base_url} answered HTTP 404 with no API "
-                f"error ({answer.detail()}): not the Airflow API server?",
+                f"{what} of DAG {dag_id!r}: {self.base_url} has no REST API {self.api_version()} "
+                f"(HTTP {status}: {answer.detail()}); set {API_ENV}=auto or the right version",
             )
         if status == 429 or status >= 500:
             return TransientError(
