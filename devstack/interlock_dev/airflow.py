@@ -255,6 +255,11 @@ class _Airflow:
             if not page["dag_runs"] or len(runs) >= page["total_entries"]:
                 return runs
 
+    def import_errors(self) -> list[Mapping[str, Any]]:
+        """DAG files Airflow could not import (`/importErrors`, the same in v1 and v2)."""
+        errors: list[Mapping[str, Any]] = self._get_json(f"/api/{self.api}/importErrors")["import_errors"]
+        return errors
+
     def pids(self) -> list[int]:
         return [pid for s in self.services if s.pid for pid in session_pids(s.pid)]
 
