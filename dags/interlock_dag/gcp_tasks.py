@@ -30,6 +30,7 @@ from airflow.providers.google.cloud.operators.vertex_ai.custom_job import (
     CreateCustomTrainingJobOperator,
 )
 from airflow.providers.google.cloud.operators.vertex_ai.model_service import UploadModelOperator
+
 from interlock_dag import publish, settings
 from interlock_dag.compat import get_current_context, task
 from interlock_dag.dataset import TARGET, load

@@ -67,7 +67,9 @@ def airflow_venv(version: str = "3") -> Path:
     else `<repo>/.venv-airflow` / `<repo>/.venv-airflow2`."""
     venv = Path(os.environ.get(VENV_ENV[version]) or REPO_ROOT / VENV_DIR[version])
     if not (venv / "bin" / "airflow").exists():
-        raise AirflowNotInstalled(f"no Airflow {version} at {venv}/bin/airflow: {INSTALL_HINT[version]}")
+        raise AirflowNotInstalled(
+            f"no Airflow {version} at {venv}/bin/airflow: {INSTALL_HINT[version]}"
+        )
     return venv
 
 
@@ -209,8 +211,12 @@ class _Airflow:
 
     def wait_ready(self, dag_ids: Sequence[str] = (), timeout_s: float = 120.0) -> None:
         """Health says every component is healthy, then each DAG in `dag_ids` is parsed."""
-        health = f"{self.base_url}/api/{self.api}/{'monitor/health' if self.api == 'v2' else 'health'}"
-        wait_until(lambda: http_ok(health), timeout_s, f"airflow {self.leader}", self._service(self.leader))
+        health = (
+            f"{self.base_url}/api/{self.api}/{'monitor/health' if self.api == 'v2' else 'health'}"
+        )
+        wait_until(
+            lambda: http_ok(health), timeout_s, f"airflow {self.leader}", self._service(self.leader)
+        )
 
         def all_healthy() -> bool:
             for service in self.services:
@@ -223,7 +229,12 @@ class _Airflow:
         wait_until(all_healthy, timeout_s, f"airflow {self.version} components healthy")
         parser = self.services[-1]  # the component that parses DAG files
         for dag_id in dag_ids:
-            wait_until(functools.partial(self._dag_parsed, dag_id), timeout_s, f"DAG {dag_id} parsed", parser)
+            wait_until(
+                functools.partial(self._dag_parsed, dag_id),
+                timeout_s,
+                f"DAG {dag_id} parsed",
+                parser,
+            )
         self.started_s = time.monotonic() - self._t0
 
     def _dag_parsed(self, dag_id: str) -> bool:
@@ -257,7 +268,9 @@ class _Airflow:
 
     def import_errors(self) -> list[Mapping[str, Any]]:
         """DAG files Airflow could not import (`/importErrors`, the same in v1 and v2)."""
-        errors: list[Mapping[str, Any]] = self._get_json(f"/api/{self.api}/importErrors")["import_errors"]
+        errors: list[Mapping[str, Any]] = self._get_json(f"/api/{self.api}/importErrors")[
+            "import_errors"
+        ]
         return errors
 
     def pids(self) -> list[int]:
@@ -387,14 +400,25 @@ class LocalAirflow2(_Airflow):
         }
 
     def prepare(self, env: dict[str, str]) -> None:
-        for user, password, role in ((self.username, self.password, "Admin"), (VIEWER, VIEWER, "Public")):
+        for user, password, role in (
+            (self.username, self.password, "Admin"),
+            (VIEWER, VIEWER, "Public"),
+        ):
             args = ["users", "create", "--username", user, "--password", password, "--role", role,
                     "--firstname", user, "--lastname", "local", "--email", f"{user}@interlock.local"]  # fmt: skip
             self._airflow(args, env, self.home / "logs" / f"users-create-{user}.log")
 
     def commands(self) -> dict[str, list[str]]:
         return {
-            "webserver": ["webserver", "--port", str(self.port), "--hostname", HOST, "--workers", "1"],
+            "webserver": [
+                "webserver",
+                "--port",
+                str(self.port),
+                "--hostname",
+                HOST,
+                "--workers",
+                "1",
+            ],
             "scheduler": ["scheduler", "--skip-serve-logs"],
         }
 

@@ -226,7 +226,9 @@ class TestAirflowDagTriggerAuth:
     ) -> None:
         proxy = FaultyProxy(airflow.base_url)
         try:
-            trigger = AirflowDagTrigger(proxy.url, PasswordLogin(airflow.username, airflow.password))
+            trigger = AirflowDagTrigger(
+                proxy.url, PasswordLogin(airflow.username, airflow.password)
+            )
             trigger.trigger(DAG, _run_id(), {})  # the probe and a first run pass
             proxy.mode = "429"
             with pytest.raises(TransientError) as busy:
@@ -244,29 +246,27 @@ class TestAirflowDagTriggerAuth:
 
 
 @pytest.mark.airflow
-def test_fetches_new_jwt_once_when_cached_token_is_refused(airflow3: Any) -> None:
+@pytest.mark.parametrize("stale", ["expired", "garbled"])
+def test_fetches_new_jwt_once_when_cached_token_is_refused(airflow3: Any, stale: str) -> None:
     real = PasswordLogin(airflow3.username, airflow3.password)
     good = airflow3.token()
+    # Airflow 3 answers 401 to an expired token and 403 to one it cannot verify.
+    old = _expired(good, JWT_SECRET) if stale == "expired" else good[:-4] + "AAAA"
+    forced: list[bool] = []
 
-    for stale in (_expired(good, JWT_SECRET), good[:-4] + "AAAA"):
-        # Airflow 3 answers 401 to an expired token and 403 to one it cannot verify.
-        forced: list[bool] = []
+    class StaleFirst:
+        def principal(self) -> str:
+            return real.principal()
 
-        class StaleFirst:
-            def principal(self) -> str:
-                return real.principal()
+        def authorization(self, http: Http, api: str | None, *, force: bool = False) -> str | None:
+            if api is None:
+                return None
+            forced.append(force)
+            return real.authorization(http, api, force=True) if forced[1:] else f"Bearer {old}"
 
-            def authorization(
-                self, http: Http, api: str | None, *, force: bool = False, old: str = stale
-            ) -> str | None:
-                if api is None:
-                    return None
-                forced.append(force)
-                return real.authorization(http, api, force=True) if forced[1:] else f"Bearer {old}"
+    run = AirflowDagTrigger(airflow3.base_url, StaleFirst()).trigger(DAG, _run_id(), {})
 
-        run = AirflowDagTrigger(airflow3.base_url, StaleFirst()).trigger(DAG, _run_id(), {})
-
-        assert run.created and forced[:2] == [False, True]
+    assert run.created and forced[:2] == [False, True]
 
 
 def _b64(data: bytes) -> str:
@@ -307,6 +307,9 @@ class TestAirflowDagTriggerTimeouts:
 
     def test_refuses_an_unknown_api_setting_naming_the_variable(self) -> None:
         with pytest.raises(PermanentError) as err:
-            AirflowDagTrigger.from_env("http://x", {"INTERLOCK_AIRFLOW_API": "v3", "AIRFLOW_USERNAME": "a", "AIRFLOW_PASSWORD": "b"})
+            AirflowDagTrigger.from_env(
+                "http://x",
+                {"INTERLOCK_AIRFLOW_API": "v3", "AIRFLOW_USERNAME": "a", "AIRFLOW_PASSWORD": "b"},
+            )
 
         assert err.value.field == "INTERLOCK_AIRFLOW_API"

@@ -61,7 +61,9 @@ class AirflowDagTrigger:
         auth: AuthSource
         if username:
             file = env.get("AIRFLOW_PASSWORD_FILE")
-            auth = PasswordLogin(username, env.get("AIRFLOW_PASSWORD"), Path(file) if file else None)
+            auth = PasswordLogin(
+                username, env.get("AIRFLOW_PASSWORD"), Path(file) if file else None
+            )
         else:
             auth = GoogleTokenSource()
         api = (env.get(API_ENV) or "auto").strip().lower()
@@ -69,7 +71,7 @@ class AirflowDagTrigger:
 
     # -- which API -------------------------------------------------------------------------
     def api_version(self) -> str:
-        """"v1" or "v2": as configured, or probed once (a failed probe is retried next call)."""
+        """ "v1" or "v2": as configured, or probed once (a failed probe is retried next call)."""
         with self._lock:
             if self._api is None:
                 self._api = self._probe()
@@ -81,7 +83,9 @@ class AirflowDagTrigger:
         headers = {"Authorization": header} if header else {}
         answers = {}
         for api in ("v2", "v1"):
-            answer = self.http.send("GET", f"/api/{api}/version", "probe the Airflow API", headers=headers)
+            answer = self.http.send(
+                "GET", f"/api/{api}/version", "probe the Airflow API", headers=headers
+            )
             answers[api] = answer.status
             # A 401/403 still proves the route exists (the answer of an API, not a 404 page).
             if answer.status in (200, 401, 403):
