@@ -8,7 +8,6 @@ Text from Airflow is data: `Answer.detail()` makes it one bounded line before it
 
 from __future__ import annotations
 
-import email.utils
 import json
 import threading
 import time
@@ -53,6 +52,8 @@ class Answer:
             return max(0.0, float(value))
         except ValueError:
             pass
+        import email.utils  # only for the rare HTTP-date form
+
         try:
             return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
