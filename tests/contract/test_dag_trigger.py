@@ -8,11 +8,15 @@ import hmac
 import json
 import logging
 import socket
+import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +247,68 @@ class TestAirflowDagTriggerAuth:
             proxy.close()
         assert busy.value.retry_after_s == 1.0
         assert "HTTP 503" in down.value.reason
+
+
+class VanishingRunProxy:
+    """Forwards to a real Airflow, but answers 404 to the first read of a single run: as if the
+    run a 409 just reported were deleted before we read it back (a race no real call can pin)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.hidden_once = True
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+                if self.command == "GET" and "/dagRuns/" in self.path and proxy.hidden_once:
+                    proxy.hidden_once = False
+                    status, data = 404, b'{"detail": "DAGRun not found"}'
+                else:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    req = urllib.request.Request(
+                        upstream + self.path, data=body, method=self.command, headers=headers
+                    )
+                    try:
+                        with urllib.request.urlopen(req, timeout=30) as resp:
+                            status, data = resp.status, resp.read()
+                    except urllib.error.HTTPError as err:
+                        status, data = err.code, err.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _relay
+
+        self.server = ThreadingHTTPServer((HOST, free_port(47490)), Handler)
+        self.url = f"http://{HOST}:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("airflow", VERSIONS, indirect=True)
+def test_retries_then_finds_the_run_when_it_vanished_between_the_409_and_the_read(
+    airflow: Any,
+) -> None:
+    run_id = _run_id()
+    _real(airflow).trigger(DAG, run_id, {"n": 1})
+    proxy = VanishingRunProxy(airflow.base_url)
+    try:
+        trigger = AirflowDagTrigger(proxy.url, PasswordLogin(airflow.username, airflow.password))
+        with pytest.raises(TransientError, match="vanished after a 409"):
+            trigger.trigger(DAG, run_id, {"n": 1})
+
+        again = trigger.trigger(DAG, run_id, {"n": 1})  # the redelivery
+    finally:
+        proxy.close()
+    assert (again.created, again.conf) == (False, {"n": 1})
 
 
 @pytest.mark.airflow
