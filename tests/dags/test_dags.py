@@ -45,7 +45,8 @@ EXPECTED_TASKS = [
     "register",
     "publish_evaluated",
 ]
-# Set it to a venv that has apache-airflow-providers-google (see the report) to parse the gcp variant.
+# Set it to a venv with apache-airflow (2.11 or 3) and apache-airflow-providers-google to parse the
+# gcp (Composer) variant; make test does not install the provider (~3 min, hundreds of MB).
 GCP_VENV_ENV = "INTERLOCK_AIRFLOW_GCP_VENV"
 
 pytestmark = pytest.mark.airflow
