@@ -400,13 +400,18 @@ class LocalAirflow2(_Airflow):
         }
 
     def prepare(self, env: dict[str, str]) -> None:
-        for user, password, role in (
-            (self.username, self.password, "Admin"),
-            (VIEWER, VIEWER, "Public"),
-        ):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def create(user: str, password: str, role: str) -> None:
             args = ["users", "create", "--username", user, "--password", password, "--role", role,
                     "--firstname", user, "--lastname", "local", "--email", f"{user}@interlock.local"]  # fmt: skip
             self._airflow(args, env, self.home / "logs" / f"users-create-{user}.log")
+
+        # Each CLI call spends ~3 s importing Airflow and FAB: run both at once.
+        users = [(self.username, self.password, "Admin"), (VIEWER, VIEWER, "Public")]
+        with ThreadPoolExecutor(max_workers=len(users)) as pool:
+            for done in [pool.submit(create, *user) for user in users]:
+                done.result()
 
     def commands(self) -> dict[str, list[str]]:
         return {
