@@ -125,7 +125,7 @@ class _Airflow:
         self._t0 = 0.0
 
     # -- to specialise ---------------------------------------------------------------------
-    def version_env(self, taken: set[int]) -> dict[str, str]:
+    def version_env(self) -> dict[str, str]:
         raise NotImplementedError
 
     def commands(self) -> dict[str, list[str]]:
@@ -167,7 +167,7 @@ class _Airflow:
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             }
         )
-        env.update(self.version_env(taken))
+        env.update(self.version_env())
         env.update(self.extra_env)
         return env
 
@@ -320,7 +320,7 @@ class LocalAirflow(_Airflow):
     api = "v2"
     leader = "api-server"
 
-    def version_env(self, taken: set[int]) -> dict[str, str]:
+    def version_env(self) -> dict[str, str]:
         return {
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__AUTH_MANAGER": (
@@ -380,7 +380,7 @@ class LocalAirflow2(_Airflow):
     api = "v1"
     leader = "webserver"
 
-    def version_env(self, taken: set[int]) -> dict[str, str]:
+    def version_env(self) -> dict[str, str]:
         return {
             "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
