@@ -6,13 +6,12 @@ instead of `airflow standalone`, which orphans dozens of processes on SIGTERM, a
 session so task runners (which move to their own process group) go too.
 
 - Airflow 3: `api-server`, `scheduler`, `dag-processor`; LocalExecutor; JWT login.
-- Airflow 2: `webserver` (gunicorn, one worker) and `scheduler` (parses DAGs itself);
-  SequentialExecutor, the only one Airflow 2 runs on SQLite; basic auth for the REST API.
+- Airflow 2 (interlock_dev.airflow2): `webserver` (gunicorn, one worker) and `scheduler`
+  (parses DAGs itself); SequentialExecutor, the only one Airflow 2 runs on SQLite; basic auth.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import json
@@ -80,7 +79,10 @@ def local_airflow(
     port: int,
     venv: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
-) -> LocalAirflow | LocalAirflow2:
+) -> LocalAirflowBase:
+    """Airflow `version` ("3" or "2"), not started yet."""
+    from interlock_dev.airflow2 import LocalAirflow2
+
     if version not in VERSIONS:
         raise ValueError(f"Airflow version {version!r}: expected one of {VERSIONS}")
     kind = LocalAirflow if version == "3" else LocalAirflow2
@@ -97,7 +99,7 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
-class _Airflow:
+class LocalAirflowBase:
     """What both versions share: env, migrate-then-start, readiness, REST reads, stopping."""
 
     version = ""
@@ -186,7 +188,7 @@ class _Airflow:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
             raise RuntimeError(f"airflow {args[0]} {args[1]} failed ({rc}); log {log}:\n{tail}")
 
-    def start(self) -> _Airflow:
+    def start(self) -> LocalAirflowBase:
         self._t0 = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
         logs = self.home / "logs"
@@ -303,14 +305,14 @@ class _Airflow:
             wait_until(lambda: not any(session_pids(sid) for sid in sessions), 5.0, "stop")
         self.services.clear()
 
-    def __enter__(self) -> _Airflow:
+    def __enter__(self) -> LocalAirflowBase:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-class LocalAirflow(_Airflow):
+class LocalAirflow(LocalAirflowBase):
     """Airflow 3 on 127.0.0.1:`port`, state under `home`, DAGs from `dags_folder`.
 
     `extra_env` is added last (e.g. `AIRFLOW_VAR_*` variables the DAGs read).
@@ -371,66 +373,3 @@ class LocalAirflow(_Airflow):
 
     def authorization(self) -> str:
         return f"Bearer {self.token()}"
-
-
-class LocalAirflow2(_Airflow):
-    """Airflow 2.11 on 127.0.0.1:`port`: the REST API v1 with basic auth, an Admin user."""
-
-    version = "2"
-    api = "v1"
-    leader = "webserver"
-
-    def version_env(self) -> dict[str, str]:
-        return {
-            "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
-            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": API_SECRET_KEY,
-            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": HOST,
-            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.port),
-            "AIRFLOW__WEBSERVER__BASE_URL": self.base_url,
-            "AIRFLOW__WEBSERVER__WORKERS": "1",
-            # gunicorn replaces its workers every 30 s by default: needless churn here.
-            "AIRFLOW__WEBSERVER__WORKER_REFRESH_BATCH_SIZE": "0",
-            # New DAG files are listed every 5 minutes by default, and files re-parsed every 30 s.
-            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
-            "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
-            "PYTHONWARNINGS": "ignore",  # Airflow 2.11 warns about Airflow 3 on every import
-        }
-
-    def prepare(self, env: dict[str, str]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        def create(user: str, password: str, role: str) -> None:
-            args = ["users", "create", "--username", user, "--password", password, "--role", role,
-                    "--firstname", user, "--lastname", "local", "--email", f"{user}@interlock.local"]  # fmt: skip
-            self._airflow(args, env, self.home / "logs" / f"users-create-{user}.log")
-
-        # Each CLI call spends ~3 s importing Airflow and FAB: run both at once.
-        users = [(self.username, self.password, "Admin"), (VIEWER, VIEWER, "Public")]
-        with ThreadPoolExecutor(max_workers=len(users)) as pool:
-            for done in [pool.submit(create, *user) for user in users]:
-                done.result()
-
-    def commands(self) -> dict[str, list[str]]:
-        return {
-            "webserver": [
-                "webserver",
-                "--port",
-                str(self.port),
-                "--hostname",
-                HOST,
-                "--workers",
-                "1",
-            ],
-            "scheduler": ["scheduler", "--skip-serve-logs"],
-        }
-
-    def healthy(self, body: Mapping[str, Any]) -> bool:
-        parts = ("metadatabase", "scheduler")
-        return all((body.get(p) or {}).get("status") == "healthy" for p in parts)
-
-    def authorization(self) -> str:
-        pair = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
