@@ -4,16 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_VERSION := 3.3.2
+# Airflow 2.11 (REST v1): Cloud Composer's default image in both generations. Its own venv too.
+AIRFLOW2_VENV := .venv-airflow2
+AIRFLOW2_VERSION := 2.11.2
+# Which Airflow `make demo` runs: 3 (default) or 2 (`make demo AIRFLOW=2`).
+AIRFLOW ?= 3
+AIRFLOW_ENV = INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_AIRFLOW2_VENV=$(CURDIR)/$(AIRFLOW2_VENV)
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help install install-airflow lint schemas unit test bench reliability conformance demo clean
+.PHONY: help install install-airflow install-airflow2 lint schemas unit test bench reliability conformance demo clean
 
 help:
 	@echo "make test        lint + type-check + every test suite (installs what it needs)"
 	@echo "make unit        the pure core's table tests with branch coverage"
 	@echo "make schemas     regenerate events/schemas and the catalogue tables from the core types"
 	@echo "make bench       cold-start benchmarks, as ratios to a hello-world function"
-	@echo "make demo        the whole loop on this machine (data → DAG → canary → rollback)"
+	@echo "make demo        the whole loop on this machine (data → DAG → canary → rollback);"
+	@echo "                 AIRFLOW=2 runs it on Airflow 2.11 instead of Airflow 3"
 	@echo "make reliability the fault and bad-input suite at full size, with its figures"
 	@echo "make conformance the contract suites against a real Google Cloud project (see docs/operations.md)"
 	@echo "make clean       remove venvs and local state"
@@ -35,6 +42,16 @@ $(AIRFLOW_VENV)/.installed:
 
 install-airflow: $(AIRFLOW_VENV)/.installed
 
+# From PyPI without a constraints file: apache-airflow 2.11.2 itself bounds what breaks it unpinned
+# (SQLAlchemy < 2, connexion < 3, Flask-AppBuilder 4.5.4 via providers-fab), so its version is the one pin.
+$(AIRFLOW2_VENV)/.installed:
+	$(PYTHON) -m venv $(AIRFLOW2_VENV)
+	$(AIRFLOW2_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(AIRFLOW2_VENV)/bin/pip install $(PIP_FLAGS) 'apache-airflow==$(AIRFLOW2_VERSION)' 'scikit-learn>=1.4'
+	touch $@
+
+install-airflow2: $(AIRFLOW2_VENV)/.installed
+
 lint: install
 	$(BIN)/ruff check functions devstack tests benchmarks dags
 	$(BIN)/ruff format --check functions devstack tests benchmarks dags
@@ -47,18 +64,18 @@ schemas: install
 unit: install
 	$(BIN)/pytest tests/unit -q --cov=interlock.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
-test: install install-airflow lint unit
-	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/pytest tests -q --ignore=tests/unit
+test: install install-airflow install-airflow2 lint unit
+	$(AIRFLOW_ENV) $(BIN)/pytest tests -q --ignore=tests/unit
 
 bench: install install-airflow
-	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/python benchmarks/cold_start.py
+	$(AIRFLOW_ENV) $(BIN)/python benchmarks/cold_start.py
 
-demo: install install-airflow
-	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) $(BIN)/interlock demo
+demo: install $(if $(filter 2,$(AIRFLOW)),install-airflow2,install-airflow)
+	$(AIRFLOW_ENV) $(BIN)/interlock demo --airflow $(AIRFLOW)
 
 # Full size: 52 crash-and-redeliver rounds, 195 generated poison messages (make test runs 1/13).
 reliability: install install-airflow
-	INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_RELIABILITY_SCALE=13 \
+	$(AIRFLOW_ENV) INTERLOCK_RELIABILITY_SCALE=13 \
 		$(BIN)/pytest tests/reliability -q
 
 # Real Cloud Run and Vertex AI, on throw-away resources in INTERLOCK_CONFORMANCE_PROJECT (with
@@ -72,4 +89,4 @@ conformance:
 	fi
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .interlock
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(AIRFLOW2_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .interlock

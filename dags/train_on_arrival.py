@@ -23,8 +23,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
 from interlock_dag import settings
+from interlock_dag.compat import dag, get_current_context, task
 
 DAG_ID = "train_on_arrival"
 DEFAULT_ARGS = {

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 : "${POLICY_FILE:=interlock.yaml}"
 : "${AIRFLOW_URL:=}"
+: "${AIRFLOW_API:=auto}"
 : "${AIRFLOW_USERNAME:=}"
 : "${AIRFLOW_PASSWORD_SECRET:=interlock-airflow-password}"
 : "${COMPOSER_ENV:=}"
@@ -16,10 +17,24 @@ cd "$(dirname "$0")/.."
 # bootstrap.DEFAULT_POLICY is interlock.yaml beside main.py, i.e. in the uploaded source.
 cp "${POLICY_FILE}" functions/interlock.yaml
 
+case "${AIRFLOW_API}" in
+  auto | v1 | v2) ;;
+  *) log "AIRFLOW_API is '${AIRFLOW_API}': expected auto, v1 (Airflow 2) or v2 (Airflow 3)"; exit 1 ;;
+esac
+
 if [[ -z "${AIRFLOW_URL}" ]]; then
+  # Gen 2 and Gen 3 both publish their Airflow web server (and REST API) URL here, whichever
+  # Airflow version the environment runs.
   : "${COMPOSER_ENV:?set AIRFLOW_URL or COMPOSER_ENV (whose Airflow web server URL is used)}"
   AIRFLOW_URL="$(gcloud composer environments describe "${COMPOSER_ENV}" --location="${REGION}" \
     --format='value(config.airflowUri)')"
+  if [[ -z "${AIRFLOW_URL}" ]]; then
+    log "Composer environment ${COMPOSER_ENV} in ${REGION} has no Airflow URL (is it running?)"
+    exit 1
+  fi
+  image="$(gcloud composer environments describe "${COMPOSER_ENV}" --location="${REGION}" \
+    --format='value(config.softwareConfig.imageVersion)')"
+  log "Composer ${COMPOSER_ENV}: image ${image}, Airflow at ${AIRFLOW_URL} (REST API ${AIRFLOW_API})"
 fi
 
 # Every name set here is one functions/interlock/bootstrap.py documents (tests/deploy checks it;
@@ -31,18 +46,20 @@ env_ledger="${env_ledger},INTERLOCK_DECISIONS_TOPIC=${TOPIC_DECISIONS}"
 env_common="${env_ledger},INTERLOCK_DEAD_LETTER_TOPIC=${TOPIC_DEAD_LETTER}"
 
 if [[ -n "${AIRFLOW_USERNAME}" ]]; then
-  # Self-managed Airflow 3 with password login. The password stays in Secret Manager and is
-  # mounted as a file, which the adapter re-reads at each token exchange: a rotated secret is
-  # picked up without a redeploy (an env var secret is fixed when the instance starts).
+  # Self-managed Airflow with password login (a JWT on Airflow 3, basic auth on Airflow 2). The
+  # password stays in Secret Manager and is mounted as a file, which the adapter re-reads at
+  # each sign-in: a rotated secret is picked up without a redeploy (an env var secret is fixed
+  # when the instance starts).
   if ! gcloud secrets describe "${AIRFLOW_PASSWORD_SECRET}" >/dev/null 2>&1; then
     log "secret ${AIRFLOW_PASSWORD_SECRET} is missing; create it (docs/operations.md), then rerun"
     exit 1
   fi
-  env_airflow="INTERLOCK_AIRFLOW_URL=${AIRFLOW_URL},AIRFLOW_USERNAME=${AIRFLOW_USERNAME},AIRFLOW_PASSWORD_FILE=${AIRFLOW_PASSWORD_FILE}"
+  env_airflow="INTERLOCK_AIRFLOW_URL=${AIRFLOW_URL},INTERLOCK_AIRFLOW_API=${AIRFLOW_API},AIRFLOW_USERNAME=${AIRFLOW_USERNAME},AIRFLOW_PASSWORD_FILE=${AIRFLOW_PASSWORD_FILE}"
   airflow_secrets="--set-secrets=${AIRFLOW_PASSWORD_FILE}=${AIRFLOW_PASSWORD_SECRET}:latest"
 else
-  # Cloud Composer: no password at all, the function's own Google identity signs in.
-  env_airflow="INTERLOCK_AIRFLOW_URL=${AIRFLOW_URL}"
+  # Cloud Composer (Gen 2 or 3, Airflow 2 or 3): no password at all, the function's own Google
+  # identity signs in with an OAuth access token (cloud-platform scope).
+  env_airflow="INTERLOCK_AIRFLOW_URL=${AIRFLOW_URL},INTERLOCK_AIRFLOW_API=${AIRFLOW_API}"
   airflow_secrets="--clear-secrets"
 fi
 build_sa="projects/${PROJECT_ID}/serviceAccounts/${SA_BUILDER}"

@@ -91,19 +91,22 @@ identities() {
   gcloud pubsub topics add-iam-policy-binding "${TOPIC_DECISIONS}" >/dev/null \
     --member="serviceAccount:${SA_DEAD_LETTER}" --role=roles/pubsub.publisher
 
-  # --- Airflow (Cloud Composer): on_data_landed and on_request (manual `trigger`) start DAG runs.
-  # composer.user lets the Google identity reach the Airflow web server; what it may do there
-  # is the Airflow role of docs/iam.md ("Airflow side").
-  gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
-    --member="serviceAccount:${SA_DATA_LANDED}" --role=roles/composer.user
-  gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
-    --member="serviceAccount:${SA_REQUEST}" --role=roles/composer.user
+  # --- Airflow: on_data_landed and on_request (manual `trigger`) start DAG runs.
   if [[ -n "${AIRFLOW_USERNAME}" ]]; then
-    # Password login (a self-managed Airflow 3): the one secret, to the two functions using it.
+    # Password login (a self-managed Airflow 2 or 3): the one secret, to the two functions
+    # using it, and no Composer role.
     gcloud secrets add-iam-policy-binding "${AIRFLOW_PASSWORD_SECRET}" >/dev/null \
       --member="serviceAccount:${SA_DATA_LANDED}" --role=roles/secretmanager.secretAccessor
     gcloud secrets add-iam-policy-binding "${AIRFLOW_PASSWORD_SECRET}" >/dev/null \
       --member="serviceAccount:${SA_REQUEST}" --role=roles/secretmanager.secretAccessor
+  else
+    # Cloud Composer, Gen 2 or 3, Airflow 2 or 3: composer.user lets the Google identity reach
+    # the Airflow web server and its REST API; what it may do there is the Airflow role of
+    # docs/iam.md ("Airflow side"). Nothing else is granted for Airflow.
+    gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+      --member="serviceAccount:${SA_DATA_LANDED}" --role=roles/composer.user
+    gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+      --member="serviceAccount:${SA_REQUEST}" --role=roles/composer.user
   fi
 
   # --- Vertex AI aliases and Cloud Run traffic: the three functions that promote or roll back.

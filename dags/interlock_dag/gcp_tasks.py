@@ -30,9 +30,9 @@ from airflow.providers.google.cloud.operators.vertex_ai.custom_job import (
     CreateCustomTrainingJobOperator,
 )
 from airflow.providers.google.cloud.operators.vertex_ai.model_service import UploadModelOperator
-from airflow.sdk import get_current_context, task
 
 from interlock_dag import publish, settings
+from interlock_dag.compat import get_current_context, task
 from interlock_dag.dataset import TARGET, load
 from interlock_dag.evaluate import evaluate
 from interlock_dag.inputs import BadInput, Pinned, check_content, clean_rows, parse_conf

@@ -56,7 +56,7 @@ def event_id(payload: Mapping[str, Any]) -> str:
 
 
 def attributes(payload: Mapping[str, Any], time: datetime) -> dict[str, str]:
-    """The CloudEvents Pub/Sub binding, binary mode (as interlock's `cloudevent_attributes`)."""
+    """The CloudEvents Pub/Sub binding, binary mode (as interlock's `core.binding.cloudevent_attributes`)."""
     return {
         "ce-specversion": "1.0",
         "ce-type": EVALUATED_TYPE,

@@ -1,7 +1,8 @@
 """DAG helpers: the Airflow Variables that configure the training DAG (env `AIRFLOW_VAR_<KEY>`).
 
-Read through `airflow.sdk.Variable`, which checks the environment before the metadata database,
-so `AIRFLOW_VAR_INTERLOCK_TARGET=gcp` switches the target without touching the DAG file.
+Read through Airflow's `Variable` (interlock_dag.compat), which checks the environment before the
+metadata database, so `AIRFLOW_VAR_INTERLOCK_TARGET=gcp` switches the target without touching
+the DAG file.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ class MissingVariable(RuntimeError):
 
 def get(key: str, required: bool = False) -> str:
     """A Variable's value (stripped), its default, or "" — or raise when `required`."""
-    from airflow.sdk import Variable
+    from interlock_dag.compat import variable
 
-    value = str(Variable.get(key, default=DEFAULTS.get(key, "")) or "").strip()
+    value = str(variable(key, DEFAULTS.get(key, "")) or "").strip()
     if required and not value:
         raise MissingVariable(
             f"Airflow Variable {key!r} is not set (set it, or env AIRFLOW_VAR_{key.upper()})"

@@ -1,9 +1,13 @@
-"""Local stack: a real Airflow 3 (SQLite, LocalExecutor) as three processes on chosen ports.
+"""Local stack: a real Airflow on 127.0.0.1 — Airflow 3 (REST v2) or Airflow 2.11 (REST v1).
 
-Airflow lives in its own venv (`make install-airflow`): its pins clash with ours. We start
-`api-server`, `scheduler` and `dag-processor` ourselves instead of `airflow standalone`, which
-orphans dozens of processes on SIGTERM, and stop them by session so task runners (which move to
-their own process group) go too.
+Each lives in its own venv (`make install-airflow`, `make install-airflow2`): their pins clash
+with ours and with each other. We start the components ourselves, each in its own session,
+instead of `airflow standalone`, which orphans dozens of processes on SIGTERM, and stop them by
+session so task runners (which move to their own process group) go too.
+
+- Airflow 3: `api-server`, `scheduler`, `dag-processor`; LocalExecutor; JWT login.
+- Airflow 2 (interlock_dev.airflow2): `webserver` (gunicorn, one worker) and `scheduler`
+  (parses DAGs itself); SequentialExecutor, the only one Airflow 2 runs on SQLite; basic auth.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -32,14 +35,18 @@ from interlock_dev.processes import (
     wait_until,
 )
 
-log = logging.getLogger(__name__)
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_ENV = "INTERLOCK_AIRFLOW_VENV"
-INSTALL_HINT = "run `make install-airflow`"
+VERSIONS = ("3", "2")
+VENV_ENV = {"3": "INTERLOCK_AIRFLOW_VENV", "2": "INTERLOCK_AIRFLOW2_VENV"}
+VENV_DIR = {"3": ".venv-airflow", "2": ".venv-airflow2"}
+INSTALL_HINT = {"3": "run `make install-airflow`", "2": "run `make install-airflow2`"}
 
 USERNAME = "admin"
 PASSWORD = "admin"  # noqa: S105 (a throwaway local instance; the passwords file says the same)
+# A second user who may sign in but not trigger (Airflow 3 role viewer, Airflow 2 role Public,
+# the only other role before the web server syncs them): a function identity without the right
+# Airflow role looks like (tests check the 403 names the fix).
+VIEWER = "viewer"
 # Fixed so tokens and encrypted connections survive a restart of any one process. Local only.
 # 64+ bytes: PyJWT warns on shorter HMAC keys for the SHA-512 that Airflow signs with.
 JWT_SECRET = "interlock-local-jwt-secret-for-tests-only-" + "x" * 32
@@ -54,12 +61,32 @@ class AirflowNotInstalled(RuntimeError):
     pass
 
 
-def airflow_venv() -> Path:
-    """The Airflow venv: $INTERLOCK_AIRFLOW_VENV, else `<repo>/.venv-airflow`."""
-    venv = Path(os.environ.get(VENV_ENV) or REPO_ROOT / ".venv-airflow")
+def airflow_venv(version: str = "3") -> Path:
+    """The venv of Airflow `version`: $INTERLOCK_AIRFLOW_VENV (3) / $INTERLOCK_AIRFLOW2_VENV (2),
+    else `<repo>/.venv-airflow` / `<repo>/.venv-airflow2`."""
+    venv = Path(os.environ.get(VENV_ENV[version]) or REPO_ROOT / VENV_DIR[version])
     if not (venv / "bin" / "airflow").exists():
-        raise AirflowNotInstalled(f"no Airflow at {venv}/bin/airflow: {INSTALL_HINT}")
+        raise AirflowNotInstalled(
+            f"no Airflow {version} at {venv}/bin/airflow: {INSTALL_HINT[version]}"
+        )
     return venv
+
+
+def local_airflow(
+    version: str,
+    home: Path,
+    dags_folder: Path,
+    port: int,
+    venv: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> LocalAirflowBase:
+    """Airflow `version` ("3" or "2"), not started yet."""
+    from interlock_dev.airflow2 import LocalAirflow2
+
+    if version not in VERSIONS:
+        raise ValueError(f"Airflow version {version!r}: expected one of {VERSIONS}")
+    kind = LocalAirflow if version == "3" else LocalAirflow2
+    return kind(home, dags_folder, port, venv or airflow_venv(version), extra_env)
 
 
 def _rss_bytes(pid: int) -> int:
@@ -72,14 +99,14 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
-class LocalAirflow:
-    """Airflow 3 on 127.0.0.1:`port`, state under `home`, DAGs from `dags_folder`.
+class LocalAirflowBase:
+    """What both versions share: env, migrate-then-start, readiness, REST reads, stopping."""
 
-    `extra_env` is added last (e.g. `AIRFLOW_VAR_*` variables the DAGs read).
-    """
-
+    version = ""
+    api = ""  # REST API path segment: "v2" (Airflow 3) or "v1" (Airflow 2)
     username = USERNAME
     password = PASSWORD
+    leader = ""  # the component serving the REST API
 
     def __init__(
         self,
@@ -92,13 +119,30 @@ class LocalAirflow:
         self.home = home
         self.dags_folder = dags_folder
         self.port = port
-        self.venv = venv or airflow_venv()
+        self.venv = venv or airflow_venv(self.version)
         self.extra_env = dict(extra_env or {})
         self.base_url = f"http://{HOST}:{port}"
         self.services: list[ServiceProcess] = []
         self.started_s: float | None = None  # seconds from start() to wait_ready() returning
         self._t0 = 0.0
 
+    # -- to specialise ---------------------------------------------------------------------
+    def version_env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def commands(self) -> dict[str, list[str]]:
+        raise NotImplementedError
+
+    def prepare(self, env: dict[str, str]) -> None:
+        """After `db migrate`, before the components start."""
+
+    def authorization(self) -> str:
+        raise NotImplementedError
+
+    def healthy(self, body: Mapping[str, Any]) -> bool:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         taken = {self.port}
         worker_log_port = free_port(self.port + 1, taken=taken)
@@ -116,25 +160,8 @@ class LocalAirflow:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
-                    self.home / PASSWORDS_FILE
-                ),
-                "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
-                "AIRFLOW__API__SECRET_KEY": API_SECRET_KEY,
                 "AIRFLOW__CORE__FERNET_KEY": FERNET_KEY,
-                # Task runners call the execution API at {base_url}/execution/; the default
-                # is localhost:8080, so without this every task fails on any other port.
-                "AIRFLOW__API__BASE_URL": self.base_url,
-                "AIRFLOW__API__HOST": HOST,
-                "AIRFLOW__API__PORT": str(self.port),
-                "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__CORE__PARALLELISM": "2",  # the default starts 32 idle workers
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_log_port),
@@ -142,21 +169,14 @@ class LocalAirflow:
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             }
         )
+        env.update(self.version_env())
         env.update(self.extra_env)
         return env
 
-    def start(self) -> LocalAirflow:
-        self._t0 = time.monotonic()
-        self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / PASSWORDS_FILE).write_text(json.dumps({USERNAME: PASSWORD}) + "\n")
-        env = self.env()
-        airflow = str(self.venv / "bin" / "airflow")
-        logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
-        migrate_log = logs / "db-migrate.log"
-        with migrate_log.open("wb") as out:
+    def _airflow(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        with log.open("wb") as out:
             rc = subprocess.run(
-                [airflow, "db", "migrate"],
+                [str(self.venv / "bin" / "airflow"), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -165,17 +185,20 @@ class LocalAirflow:
                 check=False,
             ).returncode
         if rc != 0:
-            tail = "\n".join(migrate_log.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"airflow db migrate failed ({rc}); log {migrate_log}:\n{tail}")
-        commands = {
-            "api-server": ["api-server", "--port", str(self.port), "--host", HOST],
-            # The log server binds every interface and costs ~135 MiB; the api-server reads
-            # task logs from the shared local files anyway.
-            "scheduler": ["scheduler", "--skip-serve-logs"],
-            "dag-processor": ["dag-processor"],
-        }
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise RuntimeError(f"airflow {args[0]} {args[1]} failed ({rc}); log {log}:\n{tail}")
+
+    def start(self) -> LocalAirflowBase:
+        self._t0 = time.monotonic()
+        self.home.mkdir(parents=True, exist_ok=True)
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        env = self.env()
+        self._airflow(["db", "migrate"], env, logs / "db-migrate.log")
+        self.prepare(env)
+        airflow = str(self.venv / "bin" / "airflow")
         try:
-            for name, args in commands.items():
+            for name, args in self.commands().items():
                 service = ServiceProcess(
                     f"airflow-{name}", [airflow, *args], logs / f"{name}.log", env
                 )
@@ -190,9 +213,12 @@ class LocalAirflow:
 
     def wait_ready(self, dag_ids: Sequence[str] = (), timeout_s: float = 120.0) -> None:
         """Health says every component is healthy, then each DAG in `dag_ids` is parsed."""
-        api = self._service("api-server")
-        health = f"{self.base_url}/api/v2/monitor/health"
-        wait_until(lambda: http_ok(health), timeout_s, "airflow api-server", api)
+        health = (
+            f"{self.base_url}/api/{self.api}/{'monitor/health' if self.api == 'v2' else 'health'}"
+        )
+        wait_until(
+            lambda: http_ok(health), timeout_s, f"airflow {self.leader}", self._service(self.leader)
+        )
 
         def all_healthy() -> bool:
             for service in self.services:
@@ -200,30 +226,137 @@ class LocalAirflow:
                     raise RuntimeError(
                         f"{service.name} exited; log {service.log_path}:\n{service.log_tail()}"
                     )
-            body = self._get_json("/api/v2/monitor/health", auth=False)
-            parts = ("metadatabase", "scheduler", "dag_processor")
-            return all((body.get(p) or {}).get("status") == "healthy" for p in parts)
+            return self.healthy(self._get_json(health.removeprefix(self.base_url), auth=False))
 
-        wait_until(all_healthy, timeout_s, "airflow scheduler and dag-processor")
-        token = self.token()
-        processor = self._service("dag-processor")
+        wait_until(all_healthy, timeout_s, f"airflow {self.version} components healthy")
+        parser = self.services[-1]  # the component that parses DAG files
         for dag_id in dag_ids:
             wait_until(
-                functools.partial(self._dag_parsed, dag_id, token),
+                functools.partial(self._dag_parsed, dag_id),
                 timeout_s,
                 f"DAG {dag_id} parsed",
-                processor,
+                parser,
             )
         self.started_s = time.monotonic() - self._t0
 
-    def _dag_parsed(self, dag_id: str, token: str) -> bool:
+    def _dag_parsed(self, dag_id: str) -> bool:
         try:
-            self._get_json(f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}", token=token)
+            self._get_json(f"/api/{self.api}/dags/{urllib.parse.quote(dag_id, safe='')}")
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 return False
             raise
         return True
+
+    def _get_json(self, path: str, auth: bool = True) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = self.authorization()
+        req = urllib.request.Request(f"{self.base_url}{path}", headers=headers)  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback only)
+            data: dict[str, Any] = json.load(resp)
+        return data
+
+    def list_runs(self, dag_id: str) -> list[Mapping[str, Any]]:
+        """Every run of `dag_id`, oldest first, straight from the REST API (for assertions)."""
+        order = "run_after" if self.api == "v2" else "execution_date"
+        base = f"/api/{self.api}/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns?limit=100&order_by={order}"
+        runs: list[Mapping[str, Any]] = []
+        while True:  # the API pages at 100
+            page = self._get_json(f"{base}&offset={len(runs)}")
+            runs.extend(page["dag_runs"])
+            if not page["dag_runs"] or len(runs) >= page["total_entries"]:
+                return runs
+
+    def import_errors(self) -> list[Mapping[str, Any]]:
+        """DAG files Airflow could not import (`/importErrors`, the same in v1 and v2)."""
+        errors: list[Mapping[str, Any]] = self._get_json(f"/api/{self.api}/importErrors")[
+            "import_errors"
+        ]
+        return errors
+
+    def pids(self) -> list[int]:
+        return [pid for s in self.services if s.pid for pid in session_pids(s.pid)]
+
+    def rss_bytes(self) -> int:
+        """Sum of RSS over every process we started (forked children share pages: an upper bound)."""
+        return sum(_rss_bytes(pid) for pid in self.pids())
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM the leaders so each shuts its children down, then kill whatever is left.
+
+        The scheduler's SIGTERM waits for every task already handed to its executor, and they
+        stall once the API server is gone: a short grace, then SIGKILL, is the useful stop.
+        """
+        for service in self.services:
+            if service.proc is not None and service.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(service.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for service in self.services:
+            if service.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    service.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        sessions = [s.pid for s in self.services if s.pid]
+        for service in self.services:
+            service.stop(grace_s=0.5)  # kills its whole session, task runners included
+        # SIGKILL is asynchronous: return only once nothing of ours is still running.
+        with contextlib.suppress(RuntimeError):
+            wait_until(lambda: not any(session_pids(sid) for sid in sessions), 5.0, "stop")
+        self.services.clear()
+
+    def __enter__(self) -> LocalAirflowBase:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LocalAirflow(LocalAirflowBase):
+    """Airflow 3 on 127.0.0.1:`port`, state under `home`, DAGs from `dags_folder`.
+
+    `extra_env` is added last (e.g. `AIRFLOW_VAR_*` variables the DAGs read).
+    """
+
+    version = "3"
+    api = "v2"
+    leader = "api-server"
+
+    def version_env(self) -> dict[str, str]:
+        return {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin,{VIEWER}:viewer",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / PASSWORDS_FILE),
+            "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET,
+            "AIRFLOW__API__SECRET_KEY": API_SECRET_KEY,
+            # Task runners call the execution API at {base_url}/execution/; the default is
+            # localhost:8080, so without this every task fails on any other port.
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        }
+
+    def prepare(self, env: dict[str, str]) -> None:
+        passwords = {USERNAME: PASSWORD, VIEWER: VIEWER}
+        (self.home / PASSWORDS_FILE).write_text(json.dumps(passwords) + "\n")
+
+    def commands(self) -> dict[str, list[str]]:
+        return {
+            "api-server": ["api-server", "--port", str(self.port), "--host", HOST],
+            # The log server binds every interface and costs ~135 MiB; the api-server reads
+            # task logs from the shared local files anyway.
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+        }
+
+    def healthy(self, body: Mapping[str, Any]) -> bool:
+        parts = ("metadatabase", "scheduler", "dag_processor")
+        return all((body.get(p) or {}).get("status") == "healthy" for p in parts)
 
     def token(self) -> str:
         """A JWT for the admin user (POST /auth/token answers 201 {"access_token": ...})."""
@@ -238,64 +371,5 @@ class LocalAirflow:
             token: str = json.load(resp)["access_token"]
         return token
 
-    def _get_json(self, path: str, token: str | None = None, auth: bool = True) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {token or self.token()}"
-        req = urllib.request.Request(f"{self.base_url}{path}", headers=headers)  # noqa: S310
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-            data: dict[str, Any] = json.load(resp)
-        return data
-
-    def list_runs(self, dag_id: str) -> list[Mapping[str, Any]]:
-        """Every run of `dag_id`, straight from the REST API (for assertions in tests)."""
-        base = f"/api/v2/dags/{urllib.parse.quote(dag_id, safe='')}/dagRuns?limit=100&order_by=run_after"
-        runs: list[Mapping[str, Any]] = []
-        while True:  # the API pages at 100
-            page = self._get_json(f"{base}&offset={len(runs)}")
-            runs.extend(page["dag_runs"])
-            if not page["dag_runs"] or len(runs) >= page["total_entries"]:
-                return runs
-
-    def _signal_leaders(self) -> None:
-        for service in self.services:
-            if service.proc is not None and service.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(service.proc.pid, signal.SIGTERM)
-
-    def pids(self) -> list[int]:
-        return [pid for s in self.services if s.pid for pid in session_pids(s.pid)]
-
-    def rss_bytes(self) -> int:
-        """Sum of RSS over every process we started (forked children share pages: an upper bound)."""
-        return sum(_rss_bytes(pid) for pid in self.pids())
-
-    def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM the leaders so each shuts its children down, then kill whatever is left.
-
-        The scheduler's SIGTERM waits for every task already handed to its LocalExecutor, and
-        they stall once the api-server is gone: a short grace, then SIGKILL, is the useful stop.
-        """
-        self._signal_leaders()
-        deadline = time.monotonic() + grace_s
-        for service in self.services:
-            if service.proc is not None:
-                try:
-                    service.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    log.info(
-                        "%s still running %.0f s after SIGTERM; killing it", service.name, grace_s
-                    )
-        sessions = [s.pid for s in self.services if s.pid]
-        for service in self.services:
-            service.stop(grace_s=0.5)  # kills its whole session, task runners included
-        # SIGKILL is asynchronous: return only once nothing of ours is still running.
-        with contextlib.suppress(RuntimeError):
-            wait_until(lambda: not any(session_pids(sid) for sid in sessions), 5.0, "stop")
-        self.services.clear()
-
-    def __enter__(self) -> LocalAirflow:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def authorization(self) -> str:
+        return f"Bearer {self.token()}"

@@ -25,7 +25,10 @@ def up_command(args: Any) -> int:
 
     signal.signal(signal.SIGTERM, _terminate)
     stack = LocalStack(
-        Path(args.root), airflow=not args.no_airflow, pubsub=False if args.no_pubsub else None
+        Path(args.root),
+        airflow=not args.no_airflow,
+        pubsub=False if args.no_pubsub else None,
+        airflow_version=args.airflow,
     )
     print(f"starting the local stack under {args.root} (logs in {args.root}/logs)")
     try:

@@ -230,12 +230,14 @@ def summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(root: str) -> int:
+def run_demo(root: str, airflow_version: str = "3") -> int:
     base = Path(root).resolve()
     shutil.rmtree(base, ignore_errors=True)  # each demo starts from nothing
     timeline = Timeline()
     timeline.say(f"interlock demo: everything under {base} (logs in {base}/logs)")
-    stack = LocalStack(base, progress=lambda line: timeline.say(line))
+    stack = LocalStack(
+        base, progress=lambda line: timeline.say(line), airflow_version=airflow_version
+    )
     try:
         info = stack.start()
         Demo(stack, info, timeline).run()

@@ -85,6 +85,7 @@ class LocalStack:
         dags: Path = REPO / "dags",
         airflow: bool = True,
         pubsub: bool | None = None,
+        airflow_version: str = "3",
         progress: Progress = print,
         function_overrides: dict[str, str] | None = None,
     ) -> None:
@@ -92,6 +93,7 @@ class LocalStack:
         self.policy = policy.resolve()
         self.dags = dags.resolve()
         self.with_airflow = airflow
+        self.airflow_version = airflow_version  # "3" or "2" (interlock_dev.airflow.VERSIONS)
         self.want_pubsub = pubsub
         self.progress = progress
         self.processes: list[ServiceProcess] = []
@@ -262,7 +264,7 @@ class LocalStack:
         self.progress(f"functions  {listing}  ({time.monotonic() - t0:.1f}s)")
 
     def _start_airflow(self) -> None:
-        from interlock_dev.airflow import LocalAirflow
+        from interlock_dev.airflow import local_airflow
 
         t0 = time.monotonic()
         variables = {
@@ -279,15 +281,16 @@ class LocalStack:
             variables["AIRFLOW_VAR_INTERLOCK_FUNCTION_URL"] = self.info.functions[
                 "on_model_evaluated"
             ]
-        self.airflow = LocalAirflow(
-            self.root / "airflow", self.dags, self._airflow_port, extra_env=variables
-        )
+        self.airflow = local_airflow(
+            self.airflow_version, self.root / "airflow", self.dags, self._airflow_port,
+            extra_env=variables,
+        )  # fmt: skip
         self.airflow.start()
         self.info.pgids.extend(s.pid for s in self.airflow.services if s.pid)
         self.airflow.wait_ready(self.dag_ids(), timeout_s=180)
         self.info.airflow = self.airflow.base_url
         self.progress(
-            f"airflow    {self.airflow.base_url} (admin/admin), DAGs from {self.dags}  ({time.monotonic() - t0:.1f}s)"
+            f"airflow    {self.airflow_version} at {self.airflow.base_url} (admin/admin), DAGs from {self.dags}  ({time.monotonic() - t0:.1f}s)"
         )
 
     def dag_ids(self) -> list[str]:

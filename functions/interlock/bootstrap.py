@@ -14,7 +14,9 @@ Environment (all optional except where the path needs it):
   INTERLOCK_BUS               "pubsub" (default) or "file:/path/events.jsonl" (local, no emulator)
   INTERLOCK_FIRESTORE_DATABASE Firestore database id (default "(default)")
   INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
-  AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  Airflow 3 login; none → Google auth
+  INTERLOCK_AIRFLOW_API       auto (default: probe v2, then v1), v1 (Airflow 2) or v2 (Airflow 3)
+  AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  password login (JWT on Airflow 3,
+                              basic auth on Airflow 2); none → Google auth (Cloud Composer)
   INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
   INTERLOCK_LEASE_TTL_S       per-model lease (default 540 s: a function's longest run)
   INTERLOCK_LEASE_WAIT_S      how long to wait for a busy model before asking for redelivery (20 s)

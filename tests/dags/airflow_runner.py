@@ -20,11 +20,7 @@ from typing import Any
 def main() -> int:
     folder, mode = Path(sys.argv[1]).resolve(), sys.argv[2]
     started = time.monotonic()
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    # BundleDagBag is what the dag-processor and task runners use: it puts the folder on
-    # sys.path, so DAG files can import their helper packages.
-    bag = BundleDagBag(dag_folder=folder, bundle_path=folder)
+    bag = dag_bag(folder)
     result: dict[str, object] = {
         "import_errors": bag.import_errors,
         "dags": {d: [t.task_id for t in dag.tasks] for d, dag in bag.dags.items()},
@@ -43,6 +39,19 @@ def main() -> int:
         result["rendered"] = render(bag.dags[sys.argv[3]], json.loads(sys.argv[4]), tasks)
     print("RESULT:" + json.dumps(result, default=str), flush=True)
     return 0
+
+
+def dag_bag(folder: Path) -> Any:
+    """The DAGs of `folder`, parsed the way this Airflow's own parser does."""
+    try:
+        from airflow.dag_processing.dagbag import BundleDagBag
+    except ModuleNotFoundError:  # Airflow 2: the scheduler's DagBag; the folder is on sys.path
+        from airflow.models.dagbag import DagBag
+
+        return DagBag(dag_folder=str(folder), include_examples=False)
+    # BundleDagBag is what Airflow 3's dag-processor and task runners use: it puts the folder
+    # on sys.path, so DAG files can import their helper packages.
+    return BundleDagBag(dag_folder=folder, bundle_path=folder)
 
 
 def render(dag: Any, xcoms: dict[str, Any], task_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -136,8 +136,8 @@ def test_day_two_data_beats_day_one_data_when_evaluated_on_the_holdout() -> None
 def test_evaluated_payload_carries_the_binding_attributes_and_a_stable_id() -> None:
     from datetime import UTC, datetime
 
-    from interlock.adapters.pubsub import cloudevent_attributes
     from interlock.contract import validate
+    from interlock.core.binding import cloudevent_attributes
 
     when = datetime(2024, 6, 3, 10, 42, 17, tzinfo=UTC)
     payload = publish.evaluated_payload(

@@ -13,10 +13,12 @@ from interlock.ports import DagRun, same_run_conf
 
 
 class FakeDagTrigger:
-    """Knows `dag_ids`; `runs[(dag_id, run_id)]` is every run created, in order."""
+    """Knows `dag_ids`, of which `paused` are paused; `runs[(dag_id, run_id)]` is every run
+    created, in order."""
 
-    def __init__(self, dag_ids: Iterable[str] = ()) -> None:
+    def __init__(self, dag_ids: Iterable[str] = (), paused: Iterable[str] = ()) -> None:
         self.dag_ids = set(dag_ids)
+        self.paused = set(paused)
         self.runs: dict[tuple[str, str], DagRun] = {}
         self.unavailable = False  # set to behave like an unreachable Airflow
 
@@ -29,7 +31,9 @@ class FakeDagTrigger:
         stored = json.loads(json.dumps(dict(conf)))
         existing = self.runs.get((dag_id, run_id))
         if existing is None:
-            run = DagRun(dag_id=dag_id, run_id=run_id, state="queued", conf=stored, created=True)
+            # Airflow queues a paused DAG's run; the adapter says so in the state.
+            state = "queued; the DAG is paused in Airflow" if dag_id in self.paused else "queued"
+            run = DagRun(dag_id=dag_id, run_id=run_id, state=state, conf=stored, created=True)
             self.runs[(dag_id, run_id)] = run
             return run
         if not same_run_conf(existing.conf, stored):

@@ -17,6 +17,15 @@ def _publishing(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _airflow_choice(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--airflow",
+        choices=("3", "2"),
+        default="3",
+        help="Airflow 3 (REST v2, default) or Airflow 2.11 (REST v1, Composer's default image)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="interlock", description="Event-driven MLOps glue for Google Cloud."
@@ -76,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
             "--root", default=".interlock/dev", help="state and logs (default .interlock/dev)"
         )
     dsub.choices["up"].add_argument("--no-airflow", action="store_true", help="skip Airflow")
+    _airflow_choice(dsub.choices["up"])
     dsub.choices["up"].add_argument(
         "--no-pubsub", action="store_true", help="post events straight to functions"
     )
@@ -87,6 +97,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--root", default=".interlock/demo", help="state and logs (default .interlock/demo)"
     )
+    _airflow_choice(p)
 
     p = sub.add_parser("status", help="what serves and the recent decisions")
     p.add_argument("model", nargs="?")
@@ -127,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from interlock_dev.demo import run_demo
 
-        return run_demo(args.root)
+        return run_demo(args.root, args.airflow)
     from interlock.cli.status import status_command
 
     return status_command(args)

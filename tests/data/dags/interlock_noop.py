@@ -1,8 +1,14 @@
-"""Test DAG: one task and no schedule, so contract tests can trigger runs on the real Airflow."""
+"""Test DAG: one task and no schedule, so contract tests can trigger runs on the real Airflow.
+
+Imports from `airflow.sdk` on Airflow 3 and from `airflow.decorators` on Airflow 2.
+"""
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+try:
+    from airflow.sdk import dag, task
+except ModuleNotFoundError:  # Airflow 2.x
+    from airflow.decorators import dag, task  # type: ignore[no-redef]
 
 
 @dag(dag_id="interlock_noop", schedule=None, catchup=False, tags=["interlock-test"])
