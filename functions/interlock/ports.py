@@ -19,6 +19,7 @@ from interlock.core.binding import Message
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
+from interlock.core.pending import Pending
 from interlock.core.state import ModelState
 
 __all__ = ["Message"]  # messages are core values; the bus port speaks them
@@ -143,6 +144,22 @@ class Ledger(Protocol):
 
     def outcomes(self, subject: str | None = None, limit: int = 50) -> list[Outcome]:
         """Newest first: the decision trail for `interlock status`."""
+        ...
+
+    def park(self, pending: Pending) -> None:
+        """Keep (or replace) the pending record of `pending.key`."""
+        ...
+
+    def pending(self, key: str) -> Pending | None:
+        """The pending record under an idempotency key, if the event is parked."""
+        ...
+
+    def parked(self, limit: int = 50, due: datetime | None = None) -> list[Pending]:
+        """Parked events, soonest next attempt first; with `due`, only those due by then."""
+        ...
+
+    def unpark(self, key: str) -> None:
+        """Forget the pending record (it reached a final outcome); absent is fine."""
         ...
 
 
