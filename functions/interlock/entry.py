@@ -33,12 +33,20 @@ def handle_delivery(function: str, cloud_event: Any, get_handler: Callable[[], H
 
 
 def handle_tick(cloud_event: Any, get_ticker: Callable[[], Ticker]) -> Counter[str] | Outcome:
-    """Re-drive the due pending events. A tick that is not one is dead-lettered like any event."""
+    """Re-drive the due pending events. A tick that is not one is dead-lettered like any event.
+
+    Always acked: a tick that could not run (the ledger unreachable) is worth nothing later,
+    the next one comes within a minute.
+    """
     ticker = get_ticker()
     event = _accepted("on_tick", cloud_event, ticker.handler)
     if isinstance(event, Outcome):
         return event
-    return ticker.tick()
+    try:
+        return ticker.tick()
+    except TransientError as err:
+        log("WARNING", "tick skipped; the next one retries", reason=err.reason)
+        return Counter(skipped=1)
 
 
 def _accepted(function: str, cloud_event: Any, handler: Handler) -> Inbound | Outcome:
