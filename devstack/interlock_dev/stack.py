@@ -304,7 +304,9 @@ class LocalStack:
         else:
             argv += ["--function", self.info.functions["on_tick"]]
         self._spawn("ticker", argv, {**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.progress(f"ticker     a tick every {self.tick_period_s:g}s → on_tick (Cloud Scheduler)")
+        self.progress(
+            f"ticker     a tick every {self.tick_period_s:g}s → on_tick (Cloud Scheduler)"
+        )
 
     def dag_ids(self) -> list[str]:
         from interlock.adapters.policy_yaml import read_policy

@@ -60,7 +60,9 @@ def _accepted(function: str, cloud_event: Any, handler: Handler) -> Inbound | Ou
         event_id = str(attributes.get("id", "unknown"))
         key = invalid_key(attributes.get("source", ""), event_id)
         original = original_message(attributes, data)
-        return handler.dead_letter(event_id, str(attributes.get("type", "unknown")), key, err, original)
+        return handler.dead_letter(
+            event_id, str(attributes.get("type", "unknown")), key, err, original
+        )
     return event
 
 

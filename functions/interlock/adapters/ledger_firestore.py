@@ -188,7 +188,11 @@ class FirestoreLedger:
         return [decode(Outcome, json.loads(d.get("outcome"))) for d in docs]
 
     def park(self, pending: Pending) -> None:
-        fields = {"key": pending.key, "next_attempt": pending.next_attempt, "record": _dump(pending)}
+        fields = {
+            "key": pending.key,
+            "next_attempt": pending.next_attempt,
+            "record": _dump(pending),
+        }
         try:
             self._doc("pending", pending.key).set(fields, timeout=TIMEOUT_S)
         except Exception as exc:

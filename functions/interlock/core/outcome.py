@@ -87,8 +87,7 @@ def pending_outcome(pending: Pending, policy: PendingPolicy, now: datetime) -> O
         event_type=pending.event_type,
         reasons=(
             one_line(f"upstream unavailable: {pending.reason}", REASON_LIMIT),
-            f"attempt {pending.attempts} failed; pending since "
-            f"{format_time(pending.first_failed)}",
+            f"attempt {pending.attempts} failed; pending since {format_time(pending.first_failed)}",
             f"next attempt at {format_time(pending.next_attempt)}; "
             f"gives up at {format_time(until)}",
         ),

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from interlock.core import codec
 from interlock.core.binding import Message, cloudevent_message
 from interlock.core.errors import PermanentError
+from interlock.core.events import Payload
 from interlock.core.expiry import human
 from interlock.core.inbound import Inbound
 from interlock.core.kinds import BY_PAYLOAD, BY_TYPE, model_of
@@ -109,7 +110,11 @@ def inbound_of(pending: Pending) -> Inbound:
     kind = BY_TYPE.get(pending.kind)
     if kind is None:
         raise PermanentError("pending.kind", f"unknown event kind {pending.kind!r}")
-    payload = codec.decode(kind.payload, json.loads(pending.payload), "pending.payload")
+    try:
+        data = json.loads(pending.payload)
+    except ValueError:
+        raise PermanentError("pending.payload", "not JSON") from None
+    payload: Payload = codec.decode(kind.payload, data, "pending.payload")
     return Inbound(
         id=pending.event_id,
         type=pending.event_type,
