@@ -44,6 +44,22 @@ class DagTrigger(Protocol):
         ...
 
 
+FINISHED_RUN_STATES = frozenset({"success", "failed"})  # Airflow's terminal DagRun states
+
+
+class DagRunReader(Protocol):
+    """Reading back runs interlock started (issue 12, item 2: run outcomes come back).
+
+    Kept apart from `DagTrigger` until the Airflow adapter implements it (v1 and v2); then it
+    joins `DagTrigger` and the contract suite runs it against real Airflow too.
+    """
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun:
+        """The run as Airflow has it now (`state`: queued, running, success, failed; `created`
+        is False). A run that does not exist is a PermanentError naming `run_id`."""
+        ...
+
+
 PROVENANCE_KEYS = frozenset({"event_id"})
 
 
