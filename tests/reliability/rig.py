@@ -284,6 +284,14 @@ class Rig:
         missing = [s for s in sent if self.outcome(s.key) is None]
         assert missing == [], f"events without a final ledger state: {missing}"
 
+    def check_one_run_each(self, scenario: str, uris: Iterable[str]) -> None:
+        """Each landed object has exactly one DAG run (duplicates are counted for the figures)."""
+        runs = self.stack.airflow.list_runs("interlock_noop")
+        for uri in uris:
+            mine = [r for r in runs if r["conf"].get("object") == uri]
+            FIGURES.duplicate_effects[scenario] += max(0, len(mine) - 1)
+            assert len(mine) == 1, f"{uri}: {len(mine)} runs"
+
     def check_serving(self, model: str) -> None:
         """Traffic sums to 100 %, the champion alias is on the version the ledger says serves."""
         traffic = self.traffic(model)
@@ -328,6 +336,12 @@ class Rig:
             wait_for(lambda k=window: self.outcome(k), 60, "a canary window")
         state = self.ledger.load(model).state
         assert state.champion is not None and state.champion.version == str(version), state
+
+    def serve_first(self, scenario: str, model: str) -> None:
+        """v1 passes its gate and, with no champion yet, serves 100 % at once."""
+        self.publish(scenario, self.evaluation(model, 1))
+        self.settle(scenario)
+        assert self.traffic(model) == {f"{model}-v1": 100}
 
     def windows(self, scenario: str, model: str, version: str, pattern: str) -> list[str]:
         """Publish windows one at a time ('g' healthy, 'b' breach), each decided before the next."""

@@ -21,7 +21,7 @@ from interlock_dev.processes import HOST, ServiceProcess, free_port
 from interlock_dev.stack import REPO
 
 from .conftest import SCALE
-from .rig import FIGURES, Rig, answers, wait_for
+from .rig import Rig, answers, wait_for
 
 
 def land_notifications(rig: Rig, scenario: str, tmp_path: Path, count: int) -> dict[str, str]:
@@ -56,19 +56,13 @@ def test_airflow_outage_is_retried_and_every_run_created_once_after_recovery(
     time.sleep(2)  # a few redeliveries meet the outage too
     rig.airflow_proxy.mode = "pass"
     rig.settle(scenario, timeout_s=120, keys=landed.values())
-    runs = rig.stack.airflow.list_runs("interlock_noop")
-    for uri in landed:
-        mine = [r for r in runs if r["conf"].get("object") == uri]
-        FIGURES.duplicate_effects[scenario] += max(0, len(mine) - 1)
-        assert len(mine) == 1, f"{uri}: {len(mine)} runs"
+    rig.check_one_run_each(scenario, landed)
     rig.reconcile(scenario, landed.values())
 
 
 def test_cloud_run_operation_failures_leave_traffic_unchanged_then_apply_once(rig: Rig):
     scenario = "Cloud Run failures"
-    rig.publish(scenario, rig.evaluation("cloudrun", 1))
-    rig.settle(scenario)
-    assert rig.traffic("cloudrun") == {"cloudrun-v1": 100}
+    rig.serve_first(scenario, "cloudrun")
     rig.fault(
         match="PATCH /v2/", operation_error={"code": 9, "message": "revision not ready"}, count=2
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from .conftest import SCALE
-from .rig import FIGURES, Rig, wait_for
+from .rig import Rig, wait_for
 from .test_faults import land_notifications
 
 FULL = SCALE > 1
@@ -37,20 +37,14 @@ def test_airflow_down_longer_than_pubsub_patience_loses_no_landing_and_runs_each
     outcomes = rig.settle(scenario, timeout_s=RECOVERY_S, keys=landed.values())
     assert sorted({o.kind for o in outcomes.values()}) == ["triggered"], outcomes
     assert parked, "no landing waited as pending: the outage was too short to test anything"
-    runs = rig.stack.airflow.list_runs("interlock_noop")
-    for uri in landed:
-        mine = [r for r in runs if r["conf"].get("object") == uri]
-        FIGURES.duplicate_effects[scenario] += max(0, len(mine) - 1)
-        assert len(mine) == 1, f"{uri}: {len(mine)} runs"
+    rig.check_one_run_each(scenario, landed)
     assert not rig.parked_keys() & set(landed.values())
     rig.reconcile(scenario, landed.values())
 
 
 def test_cloud_run_down_during_a_promotion_promotes_once_after_recovery(rig: Rig):
     scenario = "Cloud Run down (long)"
-    rig.publish(scenario, rig.evaluation("outage", 1))
-    rig.settle(scenario)
-    assert rig.traffic("outage") == {"outage-v1": 100}
+    rig.serve_first(scenario, "outage")
     before = rig.counters()
     rig.fault(match="/v2/", status=503, message="Cloud Run is down")
     try:

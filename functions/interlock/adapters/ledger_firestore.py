@@ -22,7 +22,7 @@ import json
 import threading
 import urllib.parse
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from interlock.adapters.google_errors import message_of, rpc_status, translate
 from interlock.core.codec import decode, encode
@@ -36,6 +36,7 @@ DEFAULT_PREFIX = "interlock_"
 TIMEOUT_S = 10.0
 LEASE_ATTEMPTS = 5
 LOST_RACE = frozenset({"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND", "ABORTED"})
+T = TypeVar("T")
 MAX_ID_BYTES = 1000  # Firestore allows 1500; leave room for the escape sequences' growth
 
 
@@ -74,12 +75,16 @@ class FirestoreLedger:
     def _doc(self, collection: str, name: str) -> Any:
         return self._db().collection(self.prefix + collection).document(doc_id(name))
 
-    def get(self, key: str) -> Outcome | None:
+    def _read(self, collection: str, key: str, field: str, cls: type[T]) -> T | None:
+        """One document's codec JSON `field`, decoded; None when there is no such document."""
         try:
-            snap = self._doc("decisions", key).get(timeout=TIMEOUT_S)
+            snap = self._doc(collection, key).get(timeout=TIMEOUT_S)
         except Exception as exc:
-            raise _translate(exc, f"get decision {key!r}") from exc
-        return decode(Outcome, json.loads(snap.get("outcome"))) if snap.exists else None
+            raise _translate(exc, f"get {collection} {key!r}") from exc
+        return decode(cls, json.loads(snap.get(field))) if snap.exists else None
+
+    def get(self, key: str) -> Outcome | None:
+        return self._read("decisions", key, "outcome", Outcome)
 
     def record(self, key: str, outcome: Outcome) -> Outcome:
         from google.api_core import exceptions as gex
@@ -199,11 +204,7 @@ class FirestoreLedger:
             raise _translate(exc, f"park {pending.key!r}") from exc
 
     def pending(self, key: str) -> Pending | None:
-        try:
-            snap = self._doc("pending", key).get(timeout=TIMEOUT_S)
-        except Exception as exc:
-            raise _translate(exc, f"get pending {key!r}") from exc
-        return decode(Pending, json.loads(snap.get("record"))) if snap.exists else None
+        return self._read("pending", key, "record", Pending)
 
     def parked(self, limit: int = 50, due: datetime | None = None) -> list[Pending]:
         from google.cloud.firestore_v1.base_query import FieldFilter
