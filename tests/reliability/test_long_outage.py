@@ -38,7 +38,8 @@ def test_airflow_down_longer_than_pubsub_patience_loses_no_landing_and_runs_each
     assert sorted({o.kind for o in outcomes.values()}) == ["triggered"], outcomes
     assert parked, "no landing waited as pending: the outage was too short to test anything"
     rig.check_one_run_each(scenario, landed)
-    assert not rig.parked_keys() & set(landed.values())
+    # The final outcome is committed just before the record is unparked: wait for both.
+    wait_for(lambda: not rig.parked_keys() & set(landed.values()), 30, "every landing unparked")
     rig.reconcile(scenario, landed.values())
 
 
@@ -58,6 +59,6 @@ def test_cloud_run_down_during_a_promotion_promotes_once_after_recovery(rig: Rig
     assert outcome.kind == "promoted", outcome
     assert rig.traffic("outage") == {"outage-v1": 90, "outage-v2": 10}
     assert rig.counters()["revisions_created"] - before["revisions_created"] == 1
-    assert key not in rig.parked_keys()
+    wait_for(lambda: key not in rig.parked_keys(), 30, "the promotion unparked")
     rig.check_serving("outage")
     rig.settle(scenario)
