@@ -72,3 +72,37 @@ def test_policy_lists_every_pending_problem_when_the_section_is_wrong():
     assert "pending.give_up_after: expected a duration" in problems
     assert "pending.retry_first: must be at least 1s" in problems
     assert "pending.tries: unknown key" in problems
+
+
+def test_pending_outcome_has_its_own_id_per_attempt_and_says_until_when():
+    from interlock.core.keys import decision_id
+    from interlock.core.outcome import pending_outcome
+
+    first = park(EVENT, "k", "503", NOW, POLICY)
+    second = advance(first, "503", NOW + timedelta(minutes=1), POLICY)
+    assert second is not None
+    ids = {pending_outcome(r, POLICY, NOW).decision_id for r in (first, second)}
+    assert len(ids) == 2 and decision_id("k") not in ids
+    outcome = pending_outcome(first, POLICY, NOW)
+    assert outcome.kind == "pending" and outcome.subject == "churn"
+    assert outcome.reasons[2].endswith("gives up at 2026-11-25T13:00:00Z")
+
+
+def test_story_and_dead_letter_message_keep_the_event_and_its_history():
+    import json
+
+    from interlock.core.pending import original_of, story
+
+    record = park(EVENT, "k", "503", NOW, POLICY)
+    told = story(record, "still 503", NOW + timedelta(hours=1), POLICY)
+    assert told.startswith("gave up after 2 attempts over 1h (pending since 2026-11-25T12:00:00Z")
+    assert told.endswith("last failure: still 503")
+    message = original_of(record)
+    assert message.attributes["ce-id"] == "e1"
+    assert json.loads(message.data)["run_id"] == "r3"
+
+
+def test_park_refuses_a_delivery_without_a_payload_of_ours():
+    ignored = dataclasses.replace(EVENT, payload=None)
+    with pytest.raises(PermanentError):
+        park(ignored, "k", "503", NOW, POLICY)
