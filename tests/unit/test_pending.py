@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,17 @@ import pytest
 from interlock.core.errors import PermanentError
 from interlock.core.events import ModelEvaluated
 from interlock.core.inbound import Inbound
-from interlock.core.pending import advance, failed_again, inbound_of, park, retry_wait
+from interlock.core.keys import decision_id
+from interlock.core.outcome import pending_outcome
+from interlock.core.pending import (
+    advance,
+    failed_again,
+    inbound_of,
+    original_of,
+    park,
+    retry_wait,
+    story,
+)
 from interlock.core.policy import PendingPolicy, PolicyError
 from interlock.core.policy_load import load_policy
 from tests.builders import NOW, POLICY_DOC
@@ -75,9 +86,6 @@ def test_policy_lists_every_pending_problem_when_the_section_is_wrong():
 
 
 def test_pending_outcome_has_its_own_id_per_attempt_and_says_until_when():
-    from interlock.core.keys import decision_id
-    from interlock.core.outcome import pending_outcome
-
     first = park(EVENT, "k", "503", NOW, POLICY)
     second = advance(first, "503", NOW + timedelta(minutes=1), POLICY)
     assert second is not None
@@ -89,10 +97,6 @@ def test_pending_outcome_has_its_own_id_per_attempt_and_says_until_when():
 
 
 def test_story_and_dead_letter_message_keep_the_event_and_its_history():
-    import json
-
-    from interlock.core.pending import original_of, story
-
     record = park(EVENT, "k", "503", NOW, POLICY)
     told = story(record, "still 503", NOW + timedelta(hours=1), POLICY)
     assert told.startswith("gave up after 2 attempts over 1h (pending since 2026-11-25T12:00:00Z")
