@@ -33,7 +33,7 @@ def test_same_evaluation_delivered_many_times_concurrently_has_one_effect(rig: R
 
 
 def test_same_object_notified_many_times_starts_one_dag_run(rig: Rig, tmp_path):
-    from interlock_dev.stack import land
+    from interlock_dev.deliver import land
 
     scenario = "duplicate deliveries"
     csv = tmp_path / "day.csv"
