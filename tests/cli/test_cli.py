@@ -221,7 +221,7 @@ def test_status_shows_what_is_pending_and_since_when(capsys, tmp_path):
     )
     assert code == 0
     assert "pending (1), re-driven by the tick:" in out
-    assert key in out
+    assert f"data.landed      {key}" in out
     assert (
         "since 2026-12-01 09:30:00Z, 1 attempt(s), next 09:31:00Z, gives up 2026-12-02 09:30:00Z"
         in out

@@ -32,7 +32,7 @@ class Pending:
     """Everything needed to re-handle the event, and the story of its failed attempts."""
 
     key: str = codec.spec(max_length=2048, description="the event's idempotency key")
-    subject: str = codec.spec(max_length=256, description="model or event type, for status")
+    subject: str = codec.spec(max_length=256, description="model or kind, for status")
     event_id: str = codec.spec(max_length=256)
     event_type: str = codec.spec(max_length=256)
     source: str = codec.spec(max_length=1024)
@@ -62,7 +62,8 @@ def park(event: Inbound, key: str, reason: str, now: datetime, policy: PendingPo
         raise PermanentError("type", f"interlock cannot park {type(event.payload).__name__}")
     return Pending(
         key=key,
-        subject=one_line(model_of(event.payload) or event.type, 256),
+        # The model, or the kind's short name ("data.landed"): what `status` groups it under.
+        subject=one_line(model_of(event.payload) or kind.title.split(":")[0], 256),
         event_id=one_line(event.id, 256),
         event_type=one_line(event.type, 256),
         source=one_line(event.source, 1024),
