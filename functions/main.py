@@ -7,7 +7,7 @@ raising (a transient failure) makes Pub/Sub redeliver it with backoff.
 import functions_framework
 
 from interlock import bootstrap
-from interlock.entry import handle_dead_letter, handle_delivery
+from interlock.entry import handle_dead_letter, handle_delivery, handle_tick
 
 
 @functions_framework.cloud_event
@@ -33,3 +33,8 @@ def on_request(cloud_event):
 @functions_framework.cloud_event
 def on_dead_letter(cloud_event):
     handle_dead_letter(cloud_event, bootstrap.handler)
+
+
+@functions_framework.cloud_event
+def on_tick(cloud_event):
+    handle_tick(cloud_event, bootstrap.ticker)

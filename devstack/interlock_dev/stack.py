@@ -1,5 +1,6 @@
-"""Local stack: the whole loop on 127.0.0.1 — Pub/Sub emulator, the four functions under
-functions-framework, Airflow 3 with `dags/`, and the Vertex AI / Cloud Run stand-in.
+"""Local stack: the whole loop on 127.0.0.1 — Pub/Sub emulator, the functions under
+functions-framework, Airflow 3 with `dags/`, the Vertex AI / Cloud Run stand-in, and a ticker
+(Cloud Scheduler's stand-in) feeding `on_tick`.
 
 Without Java or the emulator, events are posted straight to the functions as CloudEvents and
 outcomes go to a JSON Lines file; everything else is the same.
@@ -39,7 +40,9 @@ FUNCTIONS = (
     "on_model_observed",
     "on_request",
     "on_dead_letter",
+    "on_tick",
 )
+TICK_PERIOD_S = 10.0  # Cloud Scheduler ticks every minute; locally, pending events move sooner
 Progress = Callable[[str], None]
 
 
@@ -88,6 +91,7 @@ class LocalStack:
         airflow_version: str = "3",
         progress: Progress = print,
         function_overrides: dict[str, str] | None = None,
+        tick_period_s: float = TICK_PERIOD_S,
     ) -> None:
         self.root = root.resolve()
         self.policy = policy.resolve()
@@ -98,6 +102,7 @@ class LocalStack:
         self.progress = progress
         self.processes: list[ServiceProcess] = []
         self.function_overrides = dict(function_overrides or {})
+        self.tick_period_s = tick_period_s
         self.airflow: Any = None
         self.emulator: Any = None
         self._saved_host: str | None = None
@@ -117,6 +122,7 @@ class LocalStack:
                 self._start_airflow()
             if self.info.pubsub:
                 self._subscribe()
+            self._start_ticker()
         except BaseException:
             self.stop()
             raise
@@ -293,6 +299,18 @@ class LocalStack:
             f"airflow    {self.airflow_version} at {self.airflow.base_url} (admin/admin), DAGs from {self.dags}  ({time.monotonic() - t0:.1f}s)"
         )
 
+    def _start_ticker(self) -> None:
+        argv = [sys.executable, "-m", "interlock_dev.ticker", "--period", str(self.tick_period_s),
+                "--project", PROJECT]  # fmt: skip
+        if self.info.pubsub:
+            argv += ["--pubsub", self.info.pubsub]
+        else:
+            argv += ["--function", self.info.functions["on_tick"]]
+        self._spawn("ticker", argv, {**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.progress(
+            f"ticker     a tick every {self.tick_period_s:g}s → on_tick (Cloud Scheduler)"
+        )
+
     def dag_ids(self) -> list[str]:
         from interlock.adapters.policy_yaml import read_policy
 
@@ -306,8 +324,9 @@ class LocalStack:
             for topic in topics.ALL:
                 admin.ensure_topic(topic)
             for topic, function in topics.SUBSCRIBERS.items():
-                # The dead-letter topic's own subscription must not dead-letter into itself.
-                final = None if topic == topics.DEAD_LETTER else topics.DEAD_LETTER
+                # The dead-letter topic's own subscription must not dead-letter into itself; a
+                # tick is never worth keeping (the next one comes soon).
+                final = None if topic in (topics.DEAD_LETTER, topics.TICKS) else topics.DEAD_LETTER
                 policy = DeliveryPolicy(
                     ack_deadline_s=60, min_backoff_s=1, max_backoff_s=10,
                     dead_letter_topic=final, max_delivery_attempts=5,

@@ -25,6 +25,17 @@ class PartialFailure(PermanentError):
         super().__init__(err.field, f"{err.reason} (after: {'; '.join(applied)})")
 
 
+class EffectsUnavailable(TransientError):
+    """An effect still failed transiently when the retry budget ran out: the upstream is down.
+
+    The runner parks the event (see `core.pending`) instead of leaving it to Pub/Sub, whose
+    patience (5 attempts, growing backoff) is shorter than a maintenance window.
+    """
+
+    def __init__(self, err: TransientError, effect: Effect) -> None:
+        super().__init__(f"{effect.describe()}: {err.reason}", retry_after_s=err.retry_after_s)
+
+
 class EffectApplier:
     def __init__(self, ports: Ports, retry_budget_s: float = RETRY_BUDGET_S) -> None:
         self.ports = ports
@@ -36,6 +47,8 @@ class EffectApplier:
         for effect in effects:
             try:
                 done.append(self._retrying(effect))
+            except TransientError as err:
+                raise EffectsUnavailable(err, effect) from err
             except PermanentError as err:
                 if done:
                     raise PartialFailure(err, tuple(done)) from err

@@ -20,7 +20,9 @@ Environment (all optional except where the path needs it):
   INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
   INTERLOCK_LEASE_TTL_S       per-model lease (default 540 s: a function's longest run)
   INTERLOCK_LEASE_WAIT_S      how long to wait for a busy model before asking for redelivery (20 s)
-  INTERLOCK_RETRY_BUDGET_S    in-process retries of a transient failure before redelivery (60 s)
+  INTERLOCK_RETRY_BUDGET_S    in-process retries of a transient failure before the event is parked (60 s)
+  INTERLOCK_TICK_ITEM_BUDGET_S in-process retries of one pending event re-driven by a tick (5 s)
+  INTERLOCK_TICK_BUDGET_S     a tick starts no new re-drive after this long (40 s)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from interlock.apply import RETRY_BUDGET_S
 from interlock.core.errors import PermanentError
 from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Topics
 from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, Ports, TrafficRouter
+from interlock.tick import ITEM_BUDGET_S, TICK_BUDGET_S, Ticker
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "interlock.yaml"
 
@@ -126,3 +129,14 @@ def build(env: Mapping[str, str]) -> Handler:
 def handler() -> Handler:
     """The process's handler, built on the first event (Cloud Functions reuses warm instances)."""
     return build(os.environ)
+
+
+@functools.cache
+def ticker() -> Ticker:
+    """The process's tick runner, over the process's handler (`on_tick`)."""
+    env = os.environ
+    return Ticker(
+        handler(),
+        item_budget_s=float(env.get("INTERLOCK_TICK_ITEM_BUDGET_S", ITEM_BUDGET_S)),
+        tick_budget_s=float(env.get("INTERLOCK_TICK_BUDGET_S", TICK_BUDGET_S)),
+    )

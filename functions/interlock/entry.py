@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -13,28 +14,56 @@ from interlock.core.keys import idempotency_key, invalid_key
 from interlock.core.kinds import accepted_by
 from interlock.handlers import Handler
 from interlock.log import log
+from interlock.tick import Ticker
 
 
 def handle_delivery(function: str, cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome:
     """Parse, check the event belongs to this function, handle. Transient errors propagate."""
-    attributes = dict(cloud_event.get_attributes())
-    data = cloud_event.data
     handler = get_handler()
-    original = original_message(attributes, data)
-    event_id = str(attributes.get("id", "unknown"))
-    event_type = str(attributes.get("type", "unknown"))
-    try:
-        event = parse_cloudevent(attributes, data)
-        _check_accepted(function, event)
-    except PermanentError as err:
-        key = invalid_key(attributes.get("source", ""), event_id)
-        return handler.dead_letter(event_id, event_type, key, err, original)
+    event = _accepted(function, cloud_event, handler)
+    if isinstance(event, Outcome):
+        return event
+    original = original_message(dict(cloud_event.get_attributes()), cloud_event.data)
     try:
         return handler.handle(event, original)
     except TransientError as err:
         log("WARNING", "transient failure, Pub/Sub will redeliver", function=function,
             event_id=event.id, reason=err.reason)  # fmt: skip
         raise
+
+
+def handle_tick(cloud_event: Any, get_ticker: Callable[[], Ticker]) -> Counter[str] | Outcome:
+    """Re-drive the due pending events. A tick that is not one is dead-lettered like any event.
+
+    Always acked: a tick that could not run (the ledger unreachable) is worth nothing later,
+    the next one comes within a minute.
+    """
+    ticker = get_ticker()
+    event = _accepted("on_tick", cloud_event, ticker.handler)
+    if isinstance(event, Outcome):
+        return event
+    try:
+        return ticker.tick()
+    except TransientError as err:
+        log("WARNING", "tick skipped; the next one retries", reason=err.reason)
+        return Counter(skipped=1)
+
+
+def _accepted(function: str, cloud_event: Any, handler: Handler) -> Inbound | Outcome:
+    """The event, or the dead-letter record of a delivery this function cannot take."""
+    attributes = dict(cloud_event.get_attributes())
+    data = cloud_event.data
+    try:
+        event = parse_cloudevent(attributes, data)
+        _check_accepted(function, event)
+    except PermanentError as err:
+        event_id = str(attributes.get("id", "unknown"))
+        key = invalid_key(attributes.get("source", ""), event_id)
+        original = original_message(attributes, data)
+        return handler.dead_letter(
+            event_id, str(attributes.get("type", "unknown")), key, err, original
+        )
+    return event
 
 
 def _check_accepted(function: str, event: Inbound) -> None:

@@ -3,6 +3,8 @@
 seen before? → (per-model lease) → load state → decide (pure, `core`) → apply effects (`apply`)
 → commit state + outcome under the idempotency key → publish the outcome. Every effect is
 idempotent, so a crash anywhere before the commit is repaired by Pub/Sub's redelivery.
+An upstream still down after the in-process retries parks the event (`core.pending`): the
+delivery is acked with a `pending` outcome and the tick (`interlock.tick`) re-drives it here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from interlock.apply import RETRY_BUDGET_S, EffectApplier, PartialFailure
+from interlock.apply import RETRY_BUDGET_S, EffectApplier, EffectsUnavailable, PartialFailure
 from interlock.backoff import Backoff
 from interlock.core.binding import Message, dead_letter_message, payload_message
 from interlock.core.dispatch import decide
@@ -21,7 +23,8 @@ from interlock.core.events import Outcome
 from interlock.core.inbound import Inbound
 from interlock.core.keys import idempotency_key
 from interlock.core.kinds import model_of
-from interlock.core.outcome import dead_letter_outcome, outcome_of
+from interlock.core.outcome import dead_letter_outcome, outcome_of, pending_outcome
+from interlock.core.pending import failed_again, original_of, story
 from interlock.core.policy import Policy
 from interlock.core.state import ModelState
 from interlock.log import log
@@ -61,7 +64,16 @@ class Handler:
         self.lease_wait_s = lease_wait_s
         self.applier = EffectApplier(ports, retry_budget_s)
 
-    def handle(self, event: Inbound, original: Message | None = None) -> Outcome:
+    def handle(
+        self,
+        event: Inbound,
+        original: Message | None = None,
+        *,
+        applier: EffectApplier | None = None,
+        received_at: datetime | None = None,
+    ) -> Outcome:
+        """Decide and apply once. `applier` and `received_at` are the tick's, re-driving a
+        pending event: a shorter retry budget, and the event's age judged when it was taken."""
         key = idempotency_key(event)
         prior = self.ports.ledger.get(key)
         if prior is not None:
@@ -70,11 +82,14 @@ class Handler:
             log("INFO", "duplicate delivery", key=key, kind=prior.kind, event_id=event.id)
             return prior
         model = model_of(event.payload)
+        applier = applier or self.applier
         try:
             if model is None:
-                outcome = self._stateless(event, key)
+                outcome = self._stateless(event, key, applier, received_at)
             else:
-                outcome = self._stateful(event, key, model)
+                outcome = self._stateful(event, key, model, applier, received_at)
+        except EffectsUnavailable as err:
+            return self.park(event, key, err, original)
         except PermanentError as err:
             applied = err.applied if isinstance(err, PartialFailure) else ()
             return self.dead_letter(event.id, event.type, key, err, original, event, applied)
@@ -113,13 +128,49 @@ class Handler:
             event_id=stored.event_id)  # fmt: skip
         return stored
 
-    def _stateless(self, event: Inbound, key: str) -> Outcome:
+    def park(
+        self, event: Inbound, key: str, err: TransientError, original: Message | None
+    ) -> Outcome:
+        """Keep the event for the tick, or give up on it once the policy's limit has passed."""
+        ledger, policy, now = self.ports.ledger, self.policy.pending, self.clock()
+        existing = ledger.pending(key)
+        record = failed_again(existing, event, key, err.reason, now, policy)
+        if record is None:
+            why = (
+                story(existing, err.reason, now, policy)
+                if existing is not None
+                else f"pending.give_up_after is 0s: not kept for the tick; {err.reason}"
+            )
+            if original is None and existing is not None:
+                original = original_of(existing)
+            gave_up = PermanentError("pending", why)
+            outcome = self.dead_letter(event.id, event.type, key, gave_up, original, event)
+            ledger.unpark(key)
+            return outcome
+        ledger.park(record)
+        outcome = pending_outcome(record, policy, now)
+        self._publish(outcome)
+        log("WARNING", "pending: upstream unavailable, the tick re-drives it", key=key,
+            attempts=record.attempts, next_attempt=record.next_attempt.isoformat(),
+            reason=record.reason)  # fmt: skip
+        return outcome
+
+    def _stateless(
+        self, event: Inbound, key: str, applier: EffectApplier, received_at: datetime | None
+    ) -> Outcome:
         now = self.clock()
-        decision = decide(event, self.policy, _EMPTY_STATE, now)
-        applied = self.applier.apply(decision.effects)
+        decision = decide(event, self.policy, _EMPTY_STATE, now, received_at)
+        applied = applier.apply(decision.effects)
         return self.ports.ledger.record(key, outcome_of(event, key, decision, applied, now))
 
-    def _stateful(self, event: Inbound, key: str, model: str) -> Outcome:
+    def _stateful(
+        self,
+        event: Inbound,
+        key: str,
+        model: str,
+        applier: EffectApplier,
+        received_at: datetime | None,
+    ) -> Outcome:
         self.policy.model(model)  # an unknown model is permanent: fail before taking any lease
         ledger = self.ports.ledger
         holder = uuid.uuid4().hex
@@ -131,8 +182,8 @@ class Handler:
                 return prior
             snapshot = ledger.load(model)
             now = self.clock()
-            decision = decide(event, self.policy, snapshot.state, now)
-            applied = self.applier.apply(decision.effects)
+            decision = decide(event, self.policy, snapshot.state, now, received_at)
+            applied = applier.apply(decision.effects)
             outcome = outcome_of(event, key, decision, applied, now)
             try:
                 state = decision.state or snapshot.state

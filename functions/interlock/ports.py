@@ -19,6 +19,7 @@ from interlock.core.binding import Message
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
+from interlock.core.pending import Pending
 from interlock.core.state import ModelState
 
 __all__ = ["Message"]  # messages are core values; the bus port speaks them
@@ -40,6 +41,22 @@ class DagTrigger(Protocol):
         An existing run with a different conf is a PermanentError (two events claim one key).
         `event_id` is provenance (which delivery started the run), not identity: ignored there.
         """
+        ...
+
+
+FINISHED_RUN_STATES = frozenset({"success", "failed"})  # Airflow's terminal DagRun states
+
+
+class DagRunReader(Protocol):
+    """Reading back runs interlock started (issue 12, item 2: run outcomes come back).
+
+    Kept apart from `DagTrigger` until the Airflow adapter implements it (v1 and v2); then it
+    joins `DagTrigger` and the contract suite runs it against real Airflow too.
+    """
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun:
+        """The run as Airflow has it now (`state`: queued, running, success, failed; `created`
+        is False). A run that does not exist is a PermanentError naming `run_id`."""
         ...
 
 
@@ -143,6 +160,22 @@ class Ledger(Protocol):
 
     def outcomes(self, subject: str | None = None, limit: int = 50) -> list[Outcome]:
         """Newest first: the decision trail for `interlock status`."""
+        ...
+
+    def park(self, pending: Pending) -> None:
+        """Keep (or replace) the pending record of `pending.key`."""
+        ...
+
+    def pending(self, key: str) -> Pending | None:
+        """The pending record under an idempotency key, if the event is parked."""
+        ...
+
+    def parked(self, limit: int = 50, due: datetime | None = None) -> list[Pending]:
+        """Parked events, soonest next attempt first; with `due`, only those due by then."""
+        ...
+
+    def unpark(self, key: str) -> None:
+        """Forget the pending record (it reached a final outcome); absent is fine."""
         ...
 
 

@@ -10,6 +10,7 @@ OBSERVATIONS = "interlock-observations"
 REQUESTS = "interlock-requests"
 DECISIONS = "interlock-decisions"
 DEAD_LETTER = "interlock-dead-letter"
+TICKS = "interlock-ticks"  # Cloud Scheduler publishes a tick here every minute
 
 # topic → the function its push subscription (or Eventarc trigger) delivers to.
 SUBSCRIBERS = {
@@ -17,9 +18,10 @@ SUBSCRIBERS = {
     EVALUATIONS: "on_model_evaluated",
     OBSERVATIONS: "on_model_observed",
     REQUESTS: "on_request",
+    TICKS: "on_tick",  # re-drives pending events
     DEAD_LETTER: "on_dead_letter",  # records what Pub/Sub gave up on; never dead-lettered itself
 }
-ALL = (DATA, EVALUATIONS, OBSERVATIONS, REQUESTS, DECISIONS, DEAD_LETTER)
+ALL = (DATA, EVALUATIONS, OBSERVATIONS, REQUESTS, TICKS, DECISIONS, DEAD_LETTER)
 
 
 _BY_FUNCTION = {function: topic for topic, function in SUBSCRIBERS.items()}

@@ -198,3 +198,32 @@ def test_publish_accepts_a_structured_cloudevent_file(capsys, function_url):
     )
     assert code == 0, err
     assert _Capture.received[0][1]["type"] == "dev.interlock.model.rollback.requested.v1"
+
+
+def test_status_shows_what_is_pending_and_since_when(capsys, tmp_path):
+    from datetime import UTC, datetime
+
+    from interlock.adapters.ledger_sqlite import SqliteLedger
+    from interlock.core.events import DataLanded
+    from interlock.core.inbound import Inbound
+    from interlock.core.pending import park
+    from interlock.core.policy import PendingPolicy
+
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    landed = DataLanded(bucket="interlock-landing", name="churn/incoming/a.csv", generation=7)
+    event = Inbound(id="e1", type="google.cloud.storage.object.v1.finalized", source="//gcs",
+                    time=None, payload=landed)  # fmt: skip
+    when = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    key = "gcs:interlock-landing/churn/incoming/a.csv#7"
+    ledger.park(park(event, key, "Airflow answered 503", when, PendingPolicy()))
+    code, out, _ = run(
+        capsys, "status", "--policy", POLICY, "--ledger", f"sqlite:{ledger.path}", "--project", "p"
+    )
+    assert code == 0
+    assert "pending (1), re-driven by the tick:" in out
+    assert f"data.landed      {key}" in out
+    assert (
+        "since 2026-12-01 09:30:00Z, 1 attempt(s), next 09:31:00Z, gives up 2026-12-02 09:30:00Z"
+        in out
+    )
+    assert "last failure: Airflow answered 503" in out

@@ -26,7 +26,7 @@ from interlock.adapters.airflow import RBAC_HINT, AirflowDagTrigger
 from interlock.adapters.airflow_auth import PasswordLogin
 from interlock.adapters.airflow_http import Http
 from interlock.core.errors import PermanentError, TransientError
-from interlock.ports import DagTrigger
+from interlock.ports import DagRunReader, DagTrigger
 from interlock_dev.airflow import JWT_SECRET, VIEWER
 from interlock_dev.processes import HOST, free_port
 from tests.fakes.dags import FakeDagTrigger
@@ -379,3 +379,37 @@ class TestAirflowDagTriggerTimeouts:
             )
 
         assert err.value.field == "INTERLOCK_AIRFLOW_API"
+
+
+# Issue 12 item 2, prepared behind the port: only the fake reads runs back so far. When the Airflow
+# adapter implements `get_run` (v1 and v2), add its params here as `subject` has them.
+@pytest.fixture(params=["fake"])
+def reader(request: pytest.FixtureRequest) -> tuple[DagTrigger, DagRunReader, FakeDagTrigger]:
+    fake = FakeDagTrigger([DAG])
+    return fake, fake, fake
+
+
+class TestDagRunReader:
+    def test_get_run_returns_the_state_of_a_run_when_it_was_triggered(self, reader) -> None:
+        trigger, runs, airflow = reader
+        run_id = _run_id()
+        trigger.trigger(DAG, run_id, {"uri": "gs://b/o#1"})
+        assert runs.get_run(DAG, run_id).state == "queued"
+        airflow.finish(DAG, run_id, "failed")
+        run = runs.get_run(DAG, run_id)
+        assert (run.dag_id, run.run_id, run.state, run.created) == (DAG, run_id, "failed", False)
+        assert run.conf == {"uri": "gs://b/o#1"}
+
+    def test_get_run_is_permanent_naming_the_run_when_it_does_not_exist(self, reader) -> None:
+        _, runs, _ = reader
+        with pytest.raises(PermanentError) as err:
+            runs.get_run(DAG, "never-triggered")
+        assert err.value.field == "run_id"
+
+    def test_get_run_is_transient_when_airflow_is_unreachable(self, reader) -> None:
+        trigger, runs, airflow = reader
+        run_id = _run_id()
+        trigger.trigger(DAG, run_id, {})
+        airflow.unavailable = True
+        with pytest.raises(TransientError):
+            runs.get_run(DAG, run_id)

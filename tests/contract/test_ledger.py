@@ -14,6 +14,7 @@ import pytest
 from interlock.adapters.ledger_firestore import FirestoreLedger
 from interlock.adapters.ledger_sqlite import SqliteLedger
 from interlock.core.events import Outcome
+from interlock.core.pending import Pending
 from interlock.core.state import (
     Candidate,
     EvaluationRecord,
@@ -25,6 +26,15 @@ from interlock.ports import Conflict, Ledger, Snapshot
 from tests.fakes.ledger import FakeLedger
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def pending(key: str, due_in_s: float, attempts: int = 1) -> Pending:
+    return Pending(
+        key=key, subject="churn", event_id=f"e-{key}", event_type="dev.interlock.model.evaluated.v1",
+        source="//test", kind="dev.interlock.model.evaluated.v1", payload='{"model":"churn"}',
+        first_failed=T0, attempts=attempts, next_attempt=T0 + timedelta(seconds=due_in_s),
+        reason="Cloud Run 503", time=T0 - timedelta(seconds=1), message_id="m-1",
+    )  # fmt: skip
 
 
 def outcome(n: int, subject: str = "churn", at: datetime = T0, kind: str = "held") -> Outcome:
@@ -245,6 +255,36 @@ class TestLedgerContract:
         assert [o.decision_id for o in ledger.outcomes("churn")] == ["d-3", "d-1"]
         assert [o.decision_id for o in ledger.outcomes("fraud")] == ["d-2"]
         assert ledger.outcomes("nobody") == []
+
+    def test_pending_round_trips_when_an_event_is_parked(self, ledger: Ledger) -> None:
+        record = pending("gcs:landing/a b/ü.csv#3", 60)
+        assert ledger.pending(record.key) is None
+        ledger.park(record)
+        assert ledger.pending(record.key) == record
+        assert ledger.parked() == [record]
+
+    def test_park_replaces_the_record_when_an_event_is_parked_again(self, ledger: Ledger) -> None:
+        ledger.park(pending("k", 60))
+        ledger.park(pending("k", 120, attempts=2))
+        assert [(p.key, p.attempts) for p in ledger.parked()] == [("k", 2)]
+
+    def test_parked_lists_soonest_first_and_only_the_due_when_due_is_given(
+        self, ledger: Ledger
+    ) -> None:
+        for key, due_in in (("late", 300), ("soon", 10), ("now", 0), ("mid", 60)):
+            ledger.park(pending(key, due_in))
+        assert [p.key for p in ledger.parked()] == ["now", "soon", "mid", "late"]
+        assert [p.key for p in ledger.parked(limit=2)] == ["now", "soon"]
+        due = ledger.parked(due=T0 + timedelta(seconds=60))
+        assert [p.key for p in due] == ["now", "soon", "mid"]
+
+    def test_unpark_forgets_the_record_and_ignores_an_absent_one(self, ledger: Ledger) -> None:
+        ledger.park(pending("a", 0))
+        ledger.park(pending("b", 0))
+        ledger.unpark("a")
+        ledger.unpark("never-parked")
+        assert [p.key for p in ledger.parked()] == ["b"]
+        assert ledger.pending("a") is None
 
 
 def _bump_in_process(path: str, n: int, each: int) -> None:

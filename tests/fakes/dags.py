@@ -41,3 +41,16 @@ class FakeDagTrigger:
                 "run_id", f"run {run_id!r} of DAG {dag_id!r} already exists with a different conf"
             )
         return DagRun(dag_id, run_id, existing.state, existing.conf, created=False)
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun:
+        if self.unavailable:
+            raise TransientError("fake Airflow is unavailable")
+        run = self.runs.get((dag_id, run_id))
+        if run is None:
+            raise PermanentError("run_id", f"DAG {dag_id!r} has no run {run_id!r}")
+        return DagRun(dag_id, run_id, run.state, run.conf, created=False)
+
+    def finish(self, dag_id: str, run_id: str, state: str) -> None:
+        """Move a run on, as Airflow's scheduler would (`running`, `success`, `failed`)."""
+        run = self.runs[(dag_id, run_id)]
+        self.runs[(dag_id, run_id)] = DagRun(dag_id, run_id, state, run.conf, run.created)

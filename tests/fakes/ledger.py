@@ -12,6 +12,7 @@ from typing import Any
 
 from interlock.core.codec import decode, encode
 from interlock.core.events import Outcome
+from interlock.core.pending import Pending
 from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
@@ -22,6 +23,7 @@ class FakeLedger:
         self._models: dict[str, tuple[int, Any]] = {}
         self._decisions: dict[str, tuple[int, Any]] = {}  # key -> (insertion seq, outcome JSON)
         self._leases: dict[str, tuple[str, datetime]] = {}
+        self._pending: dict[str, Any] = {}  # key -> pending record JSON
 
     def get(self, key: str) -> Outcome | None:
         with self._lock:
@@ -82,3 +84,23 @@ class FakeLedger:
         # Stable sort: equal decision times keep the newest-recorded first, as SQLite does.
         found.sort(key=lambda o: o.decided_at, reverse=True)
         return found[:limit]
+
+    def park(self, pending: Pending) -> None:
+        with self._lock:
+            self._pending[pending.key] = encode(pending)
+
+    def pending(self, key: str) -> Pending | None:
+        with self._lock:
+            found = self._pending.get(key)
+        return None if found is None else decode(Pending, found)
+
+    def parked(self, limit: int = 50, due: datetime | None = None) -> list[Pending]:
+        with self._lock:
+            rows = [decode(Pending, p) for p in self._pending.values()]
+        if due is not None:
+            rows = [p for p in rows if p.next_attempt <= due]
+        return sorted(rows, key=lambda p: (p.next_attempt, p.key))[:limit]
+
+    def unpark(self, key: str) -> None:
+        with self._lock:
+            self._pending.pop(key, None)

@@ -106,13 +106,21 @@ def test_old_window_is_recorded_expired_and_acked(world):
     assert world.ledger.outcomes()[0].kind == "expired"
 
 
-def test_transient_failure_answers_500_so_pubsub_redelivers(world):
+def test_unavailable_upstream_answers_200_and_parks_the_event_for_the_tick(world):
     world.router.fail_next(TransientError("Cloud Run 503"))
     response = binary(client("on_model_evaluated"), evaluation("1"))
-    assert response.status_code == 500
+    assert response.status_code == 200
     assert world.ledger.outcomes() == []
+    assert [p.subject for p in world.ledger.parked()] == ["churn"]
     assert binary(client("on_model_evaluated"), evaluation("1")).status_code == 200
     assert world.traffic() == {"churn-v1": 100}
+
+
+def test_busy_model_answers_500_so_pubsub_redelivers(world):
+    assert world.ledger.acquire("churn", "someone-else", 60, world.now)
+    response = binary(client("on_model_evaluated"), evaluation("1"))
+    assert response.status_code == 500
+    assert world.ledger.outcomes() == [] and world.ledger.parked() == []
 
 
 @pytest.mark.parametrize("send", SHAPES, ids=lambda f: f.__name__)

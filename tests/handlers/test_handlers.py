@@ -51,12 +51,11 @@ def test_whole_lifecycle_promotes_canaries_completes_and_rolls_back():
     assert "2" in state.rejected_versions
 
 
-def test_transient_failure_changes_nothing_recorded_and_retry_applies_once():
+def test_transient_failure_parks_the_event_and_a_redelivery_applies_once():
     w = World()
     w.handler.handle(inbound(evaluation("1")))
     w.router.fail_next(TransientError("503 from Cloud Run"))
-    with pytest.raises(TransientError):
-        w.handler.handle(inbound(evaluation("2")))
+    assert w.handler.handle(inbound(evaluation("2"))).kind == "pending"
     assert w.ledger.get("evaluated:churn:2:run-2") is None
     assert w.ledger.load("churn").state.candidate is None
     outcome = w.handler.handle(inbound(evaluation("2")))
@@ -136,12 +135,13 @@ def test_short_outage_is_retried_in_process_and_applied_once():
     assert w.traffic() == {"churn-v1": 90, "churn-v2": 10}
 
 
-def test_outage_longer_than_the_budget_is_left_to_pubsub_redelivery():
+def test_outage_longer_than_the_budget_parks_the_event_instead_of_waiting_for_pubsub():
     w = World(retry_budget_s=0.3)
     w.dags.unavailable = True
-    with pytest.raises(TransientError):
-        w.handler.handle(inbound(DataLanded(bucket="landing", name="churn/c.csv", generation=1)))
-    assert w.ledger.outcomes() == []
+    landed = DataLanded(bucket="landing", name="churn/c.csv", generation=1)
+    assert w.handler.handle(inbound(landed)).kind == "pending"
+    assert w.ledger.outcomes() == []  # nothing final yet
+    assert [p.key for p in w.ledger.parked()] == ["gcs:landing/churn/c.csv#1"]
 
 
 class _LateLedger(FakeLedger):

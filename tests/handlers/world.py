@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from interlock.core.events import ModelEvaluated, ModelObserved
 from interlock.core.inbound import Inbound
+from interlock.core.policy_load import load_policy
 from interlock.handlers import Handler, Topics
 from interlock.ports import Ports, RevisionSpec
-from tests.builders import NOW, policy
+from interlock.tick import Ticker
+from tests.builders import NOW, POLICY_DOC, policy
 from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger
 from tests.fakes.ledger import FakeLedger
@@ -29,6 +32,7 @@ class World:
     router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)
     now: datetime = NOW
     retry_budget_s: float = 0.0
+    pending: dict[str, Any] | None = None  # the policy's `pending:` section, when not the default
 
     def __post_init__(self) -> None:
         for v in range(1, 6):
@@ -44,13 +48,14 @@ class World:
             router=lambda: self.router,
         )
         self.handler = Handler(
-            policy(),
+            load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else policy(),
             ports,
             Topics("decisions", "dead-letter"),
             lambda: self.now,
             lease_wait_s=0.2,
             retry_budget_s=self.retry_budget_s,
         )
+        self.ticker = Ticker(self.handler, item_budget_s=0.0)
 
     def traffic(self) -> dict[str, int]:
         return {s.revision: s.percent for s in self.router.get_traffic(SERVICE) if s.percent}

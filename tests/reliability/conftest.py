@@ -39,18 +39,23 @@ def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
     write("")
     write("reliability figures")
-    write(f"{'scenario':<24} {'sent':>5}  {'final states':<58} {'dup':>4} {'lost':>5} {'regr':>5}")
+    write(
+        f"{'scenario':<24} {'sent':>5}  {'final states':<58} {'pend':>5} {'dup':>4} {'lost':>5} {'regr':>5}"
+    )
     for scenario, sent in FIGURES.sent.items():
         final = ", ".join(f"{k} {v}" for k, v in sorted(FIGURES.final.get(scenario, {}).items()))
         write(
-            f"{scenario:<24} {sent:>5}  {final:<58} {FIGURES.duplicate_effects[scenario]:>4} "
+            f"{scenario:<24} {sent:>5}  {final:<58} {FIGURES.pending[scenario]:>5} "
+            f"{FIGURES.duplicate_effects[scenario]:>4} "
             f"{FIGURES.lost[scenario]:>5} {FIGURES.regressions[scenario]:>5}"
         )
     totals = (
+        sum(FIGURES.pending.values()),
         sum(FIGURES.duplicate_effects.values()),
         sum(FIGURES.lost.values()),
         sum(FIGURES.regressions.values()),
     )
     write(
-        f"{'total':<24} {sum(FIGURES.sent.values()):>5}  {'':<58} {totals[0]:>4} {totals[1]:>5} {totals[2]:>5}"
+        f"{'total':<24} {sum(FIGURES.sent.values()):>5}  {'':<58} {totals[0]:>5} {totals[1]:>4} "
+        f"{totals[2]:>5} {totals[3]:>5}"
     )

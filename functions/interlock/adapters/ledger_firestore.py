@@ -1,7 +1,8 @@
 """Adapters layer: the decision ledger in Firestore (native mode), the deployed `Ledger`.
 
 Documents: `{prefix}models/{model}` {etag (the state's version counter), state}, `{prefix}decisions/{key}` {key, subject,
-kind, decided_at, outcome}, `{prefix}leases/{subject}` {holder, expires_at}; state and outcome are
+kind, decided_at, outcome}, `{prefix}leases/{subject}` {holder, expires_at}, `{prefix}pending/{key}` {key, next_attempt,
+record}; state, record and outcome are
 the codec's JSON text, so they round-trip exactly (no Firestore type coercion).
 
 Compare-and-set is optimistic: read, then one atomic batch whose writes carry preconditions
@@ -21,12 +22,13 @@ import json
 import threading
 import urllib.parse
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from interlock.adapters.google_errors import message_of, rpc_status, translate
 from interlock.core.codec import decode, encode
 from interlock.core.errors import InterlockError, TransientError
 from interlock.core.events import Outcome
+from interlock.core.pending import Pending
 from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
@@ -34,6 +36,7 @@ DEFAULT_PREFIX = "interlock_"
 TIMEOUT_S = 10.0
 LEASE_ATTEMPTS = 5
 LOST_RACE = frozenset({"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND", "ABORTED"})
+T = TypeVar("T")
 MAX_ID_BYTES = 1000  # Firestore allows 1500; leave room for the escape sequences' growth
 
 
@@ -72,12 +75,16 @@ class FirestoreLedger:
     def _doc(self, collection: str, name: str) -> Any:
         return self._db().collection(self.prefix + collection).document(doc_id(name))
 
-    def get(self, key: str) -> Outcome | None:
+    def _read(self, collection: str, key: str, field: str, cls: type[T]) -> T | None:
+        """One document's codec JSON `field`, decoded; None when there is no such document."""
         try:
-            snap = self._doc("decisions", key).get(timeout=TIMEOUT_S)
+            snap = self._doc(collection, key).get(timeout=TIMEOUT_S)
         except Exception as exc:
-            raise _translate(exc, f"get decision {key!r}") from exc
-        return decode(Outcome, json.loads(snap.get("outcome"))) if snap.exists else None
+            raise _translate(exc, f"get {collection} {key!r}") from exc
+        return decode(cls, json.loads(snap.get(field))) if snap.exists else None
+
+    def get(self, key: str) -> Outcome | None:
+        return self._read("decisions", key, "outcome", Outcome)
 
     def record(self, key: str, outcome: Outcome) -> Outcome:
         from google.api_core import exceptions as gex
@@ -184,6 +191,40 @@ class FirestoreLedger:
         except Exception as exc:
             raise _translate(exc, "list outcomes") from exc
         return [decode(Outcome, json.loads(d.get("outcome"))) for d in docs]
+
+    def park(self, pending: Pending) -> None:
+        fields = {
+            "key": pending.key,
+            "next_attempt": pending.next_attempt,
+            "record": _dump(pending),
+        }
+        try:
+            self._doc("pending", pending.key).set(fields, timeout=TIMEOUT_S)
+        except Exception as exc:
+            raise _translate(exc, f"park {pending.key!r}") from exc
+
+    def pending(self, key: str) -> Pending | None:
+        return self._read("pending", key, "record", Pending)
+
+    def parked(self, limit: int = 50, due: datetime | None = None) -> list[Pending]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._db().collection(self.prefix + "pending")
+        if due is not None:
+            query = query.where(filter=FieldFilter("next_attempt", "<=", due))
+        query = query.order_by("next_attempt").limit(limit)
+        try:
+            docs = list(query.stream(timeout=TIMEOUT_S))
+        except Exception as exc:
+            raise _translate(exc, "list pending") from exc
+        found = [decode(Pending, json.loads(d.get("record"))) for d in docs]
+        return sorted(found, key=lambda p: (p.next_attempt, p.key))
+
+    def unpark(self, key: str) -> None:
+        try:
+            self._doc("pending", key).delete(timeout=TIMEOUT_S)
+        except Exception as exc:
+            raise _translate(exc, f"unpark {key!r}") from exc
 
     @staticmethod
     def _decision(key: str, outcome: Outcome) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from interlock.core.codec import decode, encode
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
+from interlock.core.pending import Pending
 from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
@@ -40,6 +41,12 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (decided_us DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS decisions_by_subject ON decisions (subject, decided_us DESC, seq DESC);
+CREATE TABLE IF NOT EXISTS pending (
+    key TEXT PRIMARY KEY,
+    next_us INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_next ON pending (next_us, key);
 CREATE TABLE IF NOT EXISTS leases (
     subject TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -163,6 +170,33 @@ class SqliteLedger:
         with self._connect() as db:
             rows = db.execute(query, (*args, limit)).fetchall()
         return [decode(Outcome, json.loads(r[0])) for r in rows]
+
+    def park(self, pending: Pending) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO pending (key, next_us, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE "
+                "SET next_us = excluded.next_us, record = excluded.record",
+                (pending.key, micros(pending.next_attempt), _dump(pending)),
+            )
+
+    def pending(self, key: str) -> Pending | None:
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM pending WHERE key = ?", (key,)).fetchone()
+        return None if row is None else decode(Pending, json.loads(row[0]))
+
+    def parked(self, limit: int = 50, due: datetime | None = None) -> list[Pending]:
+        query = "SELECT record FROM pending"
+        args: tuple[object, ...] = ()
+        if due is not None:
+            query, args = query + " WHERE next_us <= ?", (micros(due),)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY next_us, key LIMIT ?", (*args, limit)).fetchall()
+        return [decode(Pending, json.loads(r[0])) for r in rows]
+
+    def unpark(self, key: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM pending WHERE key = ?", (key,))
 
     @staticmethod
     def _insert_decision(db: sqlite3.Connection, key: str, outcome: Outcome) -> None:

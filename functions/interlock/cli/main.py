@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     )
     _airflow_choice(p)
 
-    p = sub.add_parser("status", help="what serves and the recent decisions")
+    p = sub.add_parser("status", help="what serves, what is pending, the recent decisions")
     p.add_argument("model", nargs="?")
     p.add_argument("--policy")
     p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")

@@ -34,6 +34,7 @@ def status_command(args: Any) -> int:
         print(f"{name}: {summary(state, mp.canary.steps)}")
         if state.cooldown_until:
             print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
+    _print_pending(ledger, policy, args.model, args.limit)
     print()
     for outcome in ledger.outcomes(args.model, limit=args.limit):
         manual = " manual" if outcome.manual else ""
@@ -46,3 +47,19 @@ def status_command(args: Any) -> int:
         for effect in outcome.effects:
             print(f"    → {effect}")
     return 0
+
+
+def _print_pending(ledger: Any, policy: Any, model: str | None, limit: int) -> None:
+    """Events parked while an upstream is down: since when, how often tried, until when."""
+    parked = [p for p in ledger.parked(limit=limit) if model is None or p.subject == model]
+    if not parked:
+        return
+    print(f"\npending ({len(parked)}{'+' if len(parked) == limit else ''}), re-driven by the tick:")
+    for p in parked:
+        until = p.until(policy.pending)
+        print(f"  {p.subject:<16} {p.key}")
+        print(
+            f"    since {p.first_failed:%Y-%m-%d %H:%M:%SZ}, {p.attempts} attempt(s), "
+            f"next {p.next_attempt:%H:%M:%SZ}, gives up {until:%Y-%m-%d %H:%M:%SZ}"
+        )
+        print(f"    last failure: {p.reason}")

@@ -32,8 +32,18 @@ STATEFUL: dict[type, Callable[[Any, ModelState, ModelPolicy, datetime], Decision
 }
 
 
-def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> Decision:
-    """What to do about `event`, given the model's `state` (ignored for stateless kinds)."""
+def decide(
+    event: Inbound,
+    policy: Policy,
+    state: ModelState,
+    now: datetime,
+    received_at: datetime | None = None,
+) -> Decision:
+    """What to do about `event`, given the model's `state` (ignored for stateless kinds).
+
+    `received_at`: when interlock first took the event, for a pending one re-driven later. Its
+    age is judged then: it was in time, and the outage that delayed it was not the sender's.
+    """
     p = event.payload
     if p is None:
         return Decision("ignored", event.source, (event.ignored or "nothing to do",))
@@ -42,7 +52,7 @@ def decide(event: Inbound, policy: Policy, state: ModelState, now: datetime) -> 
     # the policy: say so, rather than "expired".
     mp = policy.model(model) if model is not None else None
     triggered = manual.trigger(p, policy) if isinstance(p, TriggerRequested) else None
-    expired = expiry(event, policy, now)
+    expired = expiry(event, policy, received_at or now)
     if expired is not None:
         return Decision("expired", model or event.type, (expired,))
     if triggered is not None:

@@ -131,6 +131,18 @@ class RollbackRequested:
     )
 
 
+@dataclass(frozen=True)
+class Tick:
+    """The clock: Cloud Scheduler publishes one a minute; the tick re-drives pending events.
+
+    Recorded nowhere; delivered twice, late or concurrently it changes nothing twice.
+    """
+
+    schedule: str | None = spec(
+        None, max_length=128, description="which schedule sent it (informational)"
+    )
+
+
 OutcomeKind = Literal[
     "triggered",
     "promoted",
@@ -145,6 +157,7 @@ OutcomeKind = Literal[
     "ignored",
     "expired",
     "dead_lettered",
+    "pending",
 ]
 
 
@@ -176,6 +189,7 @@ Payload = (
     | TriggerRequested
     | PromoteRequested
     | RollbackRequested
+    | Tick
     | Outcome
 )
 
@@ -186,6 +200,7 @@ OUTCOME_TYPES: dict[str, str] = {
     "rejected": PREFIX + "model.rejected.v1",
     "rolled_back": PREFIX + "model.rolled_back.v1",
     "dead_lettered": PREFIX + "event.dead_lettered.v1",
+    "pending": PREFIX + "event.pending.v1",
 }
 DECISION_RECORDED = PREFIX + "decision.recorded.v1"
 

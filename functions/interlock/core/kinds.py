@@ -21,6 +21,7 @@ from interlock.core.events import (
     ModelObserved,
     PromoteRequested,
     RollbackRequested,
+    Tick,
     TriggerRequested,
 )
 
@@ -82,6 +83,12 @@ KINDS: tuple[Kind, ...] = (
         "model.rollback.requested: roll a model back",
         # Rollbacks are never too old: returning to the last good version is always safe.
         key=_request_key, function="on_request", age=None, model_field="model", request=True,
+    ),
+    Kind(
+        Tick, PREFIX + "tick.v1",
+        "tick: the clock (Cloud Scheduler, every minute) re-drives pending events",
+        # Never recorded: a tick is not a fact to decide once, and never too old to run.
+        key=lambda p: "tick", function="on_tick", age=None,
     ),
 )  # fmt: skip
 

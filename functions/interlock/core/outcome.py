@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from interlock.core.codec import format_time
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import Outcome
 from interlock.core.inbound import Inbound
 from interlock.core.keys import decision_id
 from interlock.core.kinds import model_of, request_fields
+from interlock.core.pending import Pending
+from interlock.core.policy import PendingPolicy
 from interlock.core.text import one_line
 
 REASON_LIMIT = 2048
@@ -66,4 +69,28 @@ def dead_letter_outcome(
         decided_at=now,
         request_id=request_id,
         requested_by=requested_by,
+    )
+
+
+def pending_outcome(pending: Pending, policy: PendingPolicy, now: datetime) -> Outcome:
+    """The `pending` outcome published on the decisions topic (never recorded as final).
+
+    Its id differs per attempt, so consumers that dedupe on ce-id keep each one and the final
+    outcome (whose id is the decision's) too.
+    """
+    until = pending.until(policy)
+    return Outcome(
+        decision_id=decision_id(f"{pending.key}#pending-{pending.attempts}"),
+        kind="pending",
+        subject=pending.subject,
+        event_id=pending.event_id,
+        event_type=pending.event_type,
+        reasons=(
+            one_line(f"upstream unavailable: {pending.reason}", REASON_LIMIT),
+            f"attempt {pending.attempts} failed; pending since {format_time(pending.first_failed)}",
+            f"next attempt at {format_time(pending.next_attempt)}; "
+            f"gives up at {format_time(until)}",
+        ),
+        effects=(),
+        decided_at=now,
     )

@@ -120,10 +120,20 @@ class ModelPolicy:
 
 
 @dataclass(frozen=True)
+class PendingPolicy:
+    """How long interlock keeps re-driving an event whose upstream is down, and how often."""
+
+    give_up_after_s: int = 86400
+    retry_first_s: int = 60
+    retry_max_s: int = 900
+
+
+@dataclass(frozen=True)
 class Policy:
     pipelines: tuple[Pipeline, ...]
     models: tuple[ModelPolicy, ...]
     max_age_s: Mapping[str, int]
+    pending: PendingPolicy = PendingPolicy()
 
     def model(self, name: str) -> ModelPolicy:
         for m in self.models:

@@ -21,6 +21,7 @@ from interlock.core.policy import (
     Guard,
     ModelPolicy,
     Op,
+    PendingPolicy,
     Pipeline,
     Policy,
     PolicyError,
@@ -332,7 +333,7 @@ def load_policy(data: Any) -> Policy:
     """Validate a parsed policy document; raise PolicyError listing every problem."""
     p = _Problems()
     root = _mapping(p, data, "policy")
-    _unknown_keys(p, root, "policy", {"version", "pipelines", "models", "max_event_age"})
+    _unknown_keys(p, root, "policy", {"version", "pipelines", "models", "max_event_age", "pending"})
     if root.get("version", 1) != 1:
         p.add(
             "version",
@@ -357,6 +358,7 @@ def load_policy(data: Any) -> Policy:
         "request": 3600,
     }
     max_age = {k: _duration(p, ages, k, "max_event_age", defaults[k]) for k in AGE_KINDS}
+    pending = _pending(p, _mapping(p, root.get("pending"), "pending"))
     # What Google would refuse (names, tag room), unless the field is already reported above.
     reported = {item.split(": ", 1)[0] for item in p.items}
     p.items.extend(
@@ -366,4 +368,20 @@ def load_policy(data: Any) -> Policy:
     )
     if p.items:
         raise PolicyError(p.items)
-    return Policy(pipelines=pipelines, models=models, max_age_s=max_age)
+    return Policy(pipelines=pipelines, models=models, max_age_s=max_age, pending=pending)
+
+
+def _pending(p: _Problems, m: Mapping[str, Any]) -> PendingPolicy:
+    """`pending:` how long an event whose upstream is down is re-driven by the tick, how often."""
+    d = PendingPolicy()
+    _unknown_keys(p, m, "pending", {"give_up_after", "retry_first", "retry_max"})
+    pending = PendingPolicy(
+        give_up_after_s=_duration(p, m, "give_up_after", "pending", d.give_up_after_s),
+        retry_first_s=_duration(p, m, "retry_first", "pending", d.retry_first_s),
+        retry_max_s=_duration(p, m, "retry_max", "pending", d.retry_max_s),
+    )
+    if pending.retry_first_s < 1:
+        p.add("pending.retry_first", "must be at least 1s")
+    if pending.retry_max_s < pending.retry_first_s:
+        p.add("pending.retry_max", "must not be shorter than pending.retry_first")
+    return pending
