@@ -14,8 +14,8 @@ SA_DEPLOYER="interlock-deployer@${PROJECT_ID}.iam.gserviceaccount.com"
 gcloud services enable \
   aiplatform.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com \
   cloudfunctions.googleapis.com composer.googleapis.com eventarc.googleapis.com \
-  firestore.googleapis.com iam.googleapis.com pubsub.googleapis.com run.googleapis.com \
-  secretmanager.googleapis.com
+  cloudscheduler.googleapis.com firestore.googleapis.com iam.googleapis.com pubsub.googleapis.com \
+  run.googleapis.com secretmanager.googleapis.com
 
 if gcloud iam service-accounts describe "${SA_DEPLOYER}" >/dev/null 2>&1; then
   log "service account ${SA_DEPLOYER} exists"
@@ -52,6 +52,8 @@ gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/nu
   --member="${member}" --role=roles/composer.user
 gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
   --member="${member}" --role=roles/logging.logWriter
+gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+  --member="${member}" --role=roles/cloudscheduler.admin
 gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
   --member="${member}" --role="projects/${PROJECT_ID}/roles/interlock.runIamAdmin"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The five Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
+# The six Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
 # through an Eventarc trigger; then the retry and dead-letter policy of each trigger's
 # subscription (on_dead_letter's: retry only, see the end). Idempotent: a deploy of unchanged
 # source converges to the same function, and --set-env-vars / --set-secrets replace (not merge),
@@ -120,13 +120,28 @@ deploy_dead_letter() {
     --set-env-vars="${env_ledger}"
 }
 
-# Five builds in parallel: each takes minutes, and they share nothing.
+# Every minute (Cloud Scheduler, deploy/scheduler.sh): re-drives pending events of any kind
+# (docs/operations.md 4a), so it has on_request's environment and identity's reach. A tick works
+# for at most INTERLOCK_TICK_BUDGET_S (40 s) plus one item; 120 s bounds it. One instance at a
+# time is enough: ticks are a minute apart and concurrent ones would only race harmlessly.
+deploy_tick() {
+  gcloud functions deploy "${FN_TICK}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_tick \
+    --trigger-topic="${TOPIC_TICKS}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_TICK}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=120s --memory=512Mi --cpu=1 \
+    --min-instances=0 --max-instances=1 \
+    --set-env-vars="${env_common},${env_airflow}" "${airflow_secrets}"
+}
+
+# Six builds in parallel: each takes minutes, and they share nothing.
 pids=()
 deploy_data_landed & pids+=("$!")
 deploy_model_evaluated & pids+=("$!")
 deploy_model_observed & pids+=("$!")
 deploy_request & pids+=("$!")
 deploy_dead_letter & pids+=("$!")
+deploy_tick & pids+=("$!")
 failed=0
 for pid in "${pids[@]}"; do
   wait "${pid}" || failed=1
@@ -154,6 +169,14 @@ done
 # it cannot record is retried until the subscription's retention ends; interlock-dead-letter-hold
 # keeps its own copy for 7 days either way.
 subscription="$(trigger_subscription "${FN_DEAD_LETTER}")"
+gcloud pubsub subscriptions update "${subscription}" \
+  --clear-dead-letter-policy \
+  --min-retry-delay=10s \
+  --max-retry-delay=600s
+
+# on_tick's subscription: no dead-letter policy either (a tick is not evidence of anything, and
+# the next one comes a minute later); the same backoff, cleared explicitly so it converges.
+subscription="$(trigger_subscription "${FN_TICK}")"
 gcloud pubsub subscriptions update "${subscription}" \
   --clear-dead-letter-policy \
   --min-retry-delay=10s \

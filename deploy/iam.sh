@@ -47,6 +47,7 @@ identities() {
   ensure_account "${SA_MODEL_OBSERVED}" "interlock on_model_observed"
   ensure_account "${SA_REQUEST}" "interlock on_request"
   ensure_account "${SA_DEAD_LETTER}" "interlock on_dead_letter"
+  ensure_account "${SA_TICK}" "interlock on_tick (re-drives pending events)"
   ensure_account "${SA_TRIGGER}" "interlock Eventarc trigger (invokes the functions)"
   ensure_account "${SA_BUILDER}" "interlock function builds"
 
@@ -78,9 +79,13 @@ identities() {
     --member="serviceAccount:${SA_REQUEST}" --role=roles/datastore.user
   gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
     --member="serviceAccount:${SA_DEAD_LETTER}" --role=roles/datastore.user
+  gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+    --member="serviceAccount:${SA_TICK}" --role=roles/datastore.user
 
-  # --- the four deciding functions publish their outcome and their dead letters; topic-level.
-  for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}"; do
+  # --- the deciding functions (and the tick that re-drives them) publish their outcome and their
+  # dead letters; topic-level.
+  for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" \
+    "${SA_TICK}"; do
     gcloud pubsub topics add-iam-policy-binding "${TOPIC_DECISIONS}" >/dev/null \
       --member="serviceAccount:${sa}" --role=roles/pubsub.publisher
     gcloud pubsub topics add-iam-policy-binding "${TOPIC_DEAD_LETTER}" >/dev/null \
@@ -99,6 +104,8 @@ identities() {
       --member="serviceAccount:${SA_DATA_LANDED}" --role=roles/secretmanager.secretAccessor
     gcloud secrets add-iam-policy-binding "${AIRFLOW_PASSWORD_SECRET}" >/dev/null \
       --member="serviceAccount:${SA_REQUEST}" --role=roles/secretmanager.secretAccessor
+    gcloud secrets add-iam-policy-binding "${AIRFLOW_PASSWORD_SECRET}" >/dev/null \
+      --member="serviceAccount:${SA_TICK}" --role=roles/secretmanager.secretAccessor
   else
     # Cloud Composer, Gen 2 or 3, Airflow 2 or 3: composer.user lets the Google identity reach
     # the Airflow web server and its REST API; what it may do there is the Airflow role of
@@ -107,10 +114,13 @@ identities() {
       --member="serviceAccount:${SA_DATA_LANDED}" --role=roles/composer.user
     gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
       --member="serviceAccount:${SA_REQUEST}" --role=roles/composer.user
+    gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+      --member="serviceAccount:${SA_TICK}" --role=roles/composer.user
   fi
 
-  # --- Vertex AI aliases and Cloud Run traffic: the three functions that promote or roll back.
-  for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}"; do
+  # --- Vertex AI aliases and Cloud Run traffic: the three functions that promote or roll back,
+  # and the tick, which re-drives their pending events.
+  for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}"; do
     gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
       --member="serviceAccount:${sa}" --role="${role_alias}"
     gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
@@ -125,7 +135,7 @@ identities() {
       log "WARNING: Cloud Run service ${service} not found in ${REGION}: its bindings are skipped"
       continue
     fi
-    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}"; do
+    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}"; do
       gcloud run services add-iam-policy-binding "${service}" --region="${REGION}" >/dev/null \
         --member="serviceAccount:${sa}" --role="${role_router}"
     done
@@ -135,7 +145,7 @@ identities() {
     fi
     # A new revision (or a traffic change, which rewrites the whole service) runs as the
     # service's runtime identity: acting as it is needed, on that one account only.
-    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}"; do
+    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}"; do
       gcloud iam service-accounts add-iam-policy-binding "${runtime_sa}" >/dev/null \
         --member="serviceAccount:${sa}" --role=roles/iam.serviceAccountUser
     done
@@ -160,7 +170,7 @@ identities() {
   local deployer
   deployer="$(deployer_member)"
   for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" \
-    "${SA_DEAD_LETTER}" "${SA_TRIGGER}" "${SA_BUILDER}"; do
+    "${SA_DEAD_LETTER}" "${SA_TICK}" "${SA_TRIGGER}" "${SA_BUILDER}"; do
     gcloud iam service-accounts add-iam-policy-binding "${sa}" >/dev/null \
       --member="${deployer}" --role=roles/iam.serviceAccountUser
   done
@@ -174,7 +184,7 @@ triggers() {
   gcloud pubsub topics add-iam-policy-binding "${TOPIC_DEAD_LETTER}" >/dev/null \
     --member="serviceAccount:${agent}" --role=roles/pubsub.publisher
   for fn in ${FUNCTIONS}; do
-    # Eventarc pushes as the trigger account; it may invoke these five functions and nothing else.
+    # Eventarc pushes as the trigger account; it may invoke these six functions and nothing else.
     # The agent's subscriber grant is what dead-lettering needs; on on_dead_letter's subscription
     # (no dead-letter policy) it is unused and kept only so every trigger is set up alike.
     gcloud functions add-invoker-policy-binding "${fn}" --region="${REGION}" >/dev/null \

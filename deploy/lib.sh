@@ -22,6 +22,7 @@ TOPIC_OBSERVATIONS="interlock-observations"
 TOPIC_REQUESTS="interlock-requests"
 TOPIC_DECISIONS="interlock-decisions"
 TOPIC_DEAD_LETTER="interlock-dead-letter"
+TOPIC_TICKS="interlock-ticks"
 # Pull subscription that keeps dead letters for inspection and replay (docs/operations.md).
 SUB_DEAD_LETTER_HOLD="interlock-dead-letter-hold"
 
@@ -32,6 +33,8 @@ SA_MODEL_OBSERVED="interlock-model-observed@${PROJECT_ID}.iam.gserviceaccount.co
 SA_REQUEST="interlock-request@${PROJECT_ID}.iam.gserviceaccount.com"
 # on_dead_letter's account: "-fn-" keeps it from reading like the topic interlock-dead-letter.
 SA_DEAD_LETTER="interlock-fn-dead-letter@${PROJECT_ID}.iam.gserviceaccount.com"
+# on_tick re-drives pending events of every kind, so it holds what on_request holds.
+SA_TICK="interlock-tick@${PROJECT_ID}.iam.gserviceaccount.com"
 # Identity Eventarc uses to invoke the functions (only roles/run.invoker on them).
 SA_TRIGGER="interlock-trigger@${PROJECT_ID}.iam.gserviceaccount.com"
 # Identity Cloud Functions' own build runs as; otherwise it is the default compute account.
@@ -43,10 +46,14 @@ FN_MODEL_EVALUATED="interlock-on-model-evaluated"
 FN_MODEL_OBSERVED="interlock-on-model-observed"
 FN_REQUEST="interlock-on-request"
 FN_DEAD_LETTER="interlock-on-dead-letter"
+FN_TICK="interlock-on-tick"
+# Cloud Scheduler job that publishes the tick every minute (deploy/scheduler.sh).
+SCHEDULER_JOB="interlock-tick"
 # The functions whose subscriptions dead-letter (to TOPIC_DEAD_LETTER) after MAX_DELIVERY_ATTEMPTS.
 DEAD_LETTERING_FUNCTIONS="${FN_DATA_LANDED} ${FN_MODEL_EVALUATED} ${FN_MODEL_OBSERVED} ${FN_REQUEST}"
-# All five. FN_DEAD_LETTER reads TOPIC_DEAD_LETTER, so its subscription must never dead-letter.
-FUNCTIONS="${DEAD_LETTERING_FUNCTIONS} ${FN_DEAD_LETTER}"
+# All six. FN_DEAD_LETTER reads TOPIC_DEAD_LETTER, so its subscription must never dead-letter;
+# FN_TICK's neither: a tick it cannot handle is simply replaced by the next one.
+FUNCTIONS="${DEAD_LETTERING_FUNCTIONS} ${FN_DEAD_LETTER} ${FN_TICK}"
 
 # Where the Airflow password secret is mounted when Airflow uses password login (not Composer).
 AIRFLOW_PASSWORD_FILE="/secrets/airflow/password"

@@ -2,14 +2,14 @@
 # Pub/Sub topics of functions/interlock/topics.py, and the subscription that holds dead letters.
 # Idempotent: each resource is created only when `describe` does not find it.
 #
-# The five functions' push subscriptions are created by Eventarc at deploy time (--trigger-topic);
+# The six functions' push subscriptions are created by Eventarc at deploy time (--trigger-topic);
 # functions.sh gives them their retry and dead-letter policies. The dead-letter topic therefore
 # has two subscriptions, and each gets every dead letter: on_dead_letter's (records a final
 # ledger state) and interlock-dead-letter-hold below (keeps the message to inspect and replay).
 source "$(dirname "$0")/lib.sh"
 
 for topic in "${TOPIC_DATA}" "${TOPIC_EVALUATIONS}" "${TOPIC_OBSERVATIONS}" \
-  "${TOPIC_REQUESTS}" "${TOPIC_DECISIONS}" "${TOPIC_DEAD_LETTER}"; do
+  "${TOPIC_REQUESTS}" "${TOPIC_DECISIONS}" "${TOPIC_DEAD_LETTER}" "${TOPIC_TICKS}"; do
   if gcloud pubsub topics describe "${topic}" >/dev/null 2>&1; then
     log "topic ${topic} exists"
   else
