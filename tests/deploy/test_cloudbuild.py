@@ -84,8 +84,6 @@ def test_serving_services_default_matches_the_policy():
     assert default == services
 
 
-
-
 # --- topics, policy, requirements ----------------------------------------------------------
 
 
