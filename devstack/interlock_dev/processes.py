@@ -29,8 +29,20 @@ def port_is_free(port: int, host: str = HOST) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
+def port_offset() -> int:
+    """`INTERLOCK_PORT_OFFSET` shifts every fixed range, so two checkouts on one machine (a
+    test run beside another) never race for the same first free port."""
+    raw = os.environ.get("INTERLOCK_PORT_OFFSET", "0")
+    if not raw.isdigit() or int(raw) > 10_000:
+        raise RuntimeError(
+            f"INTERLOCK_PORT_OFFSET must be a whole number 0..10000, not {raw[:20]!r}"
+        )
+    return int(raw)
+
+
 def free_port(start: int, tries: int = 200, taken: set[int] | None = None) -> int:
     """The first free port at or above `start` (fixed, high ranges keep runs reproducible)."""
+    start += port_offset()
     for port in range(start, start + tries):
         if taken is not None and port in taken:
             continue

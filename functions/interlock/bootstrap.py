@@ -39,7 +39,7 @@ from interlock.apply import RETRY_BUDGET_S
 from interlock.core.errors import PermanentError
 from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Topics
 from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, Ports, TrafficRouter
-from interlock.tick import ITEM_BUDGET_S, TICK_BUDGET_S, Ticker
+from interlock.tick import ITEM_BUDGET_S, TICK_BUDGET_S, Ticker, standard_chores
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "interlock.yaml"
 
@@ -139,4 +139,5 @@ def ticker() -> Ticker:
         handler(),
         item_budget_s=float(env.get("INTERLOCK_TICK_ITEM_BUDGET_S", ITEM_BUDGET_S)),
         tick_budget_s=float(env.get("INTERLOCK_TICK_BUDGET_S", TICK_BUDGET_S)),
+        chores=standard_chores(),
     )

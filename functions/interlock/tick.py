@@ -6,6 +6,10 @@ event is re-decided from the current state (every effect idempotent, run ids det
 either reaches a final outcome (unparked), fails again (parked with a longer wait) or, past the
 policy's `pending.give_up_after`, is dead-lettered with its whole story.
 
+After the re-drives, the tick runs its chores (`Chore`: reading run outcomes back, closing batch
+windows, observing live metrics — each in its own module, composed in `bootstrap.ticker`), each
+with what is left of the tick's budget. A chore's counts are reported as `chore.kind`.
+
 The tick records nothing itself. Concurrent ticks (or a tick delivered twice) race safely: each
 item is worked under its own lease, re-read under that lease, and skipped when another tick has
 it or has already advanced it; a Pub/Sub redelivery racing a tick meets the same record-once
@@ -17,7 +21,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from interlock.apply import EffectApplier
 from interlock.core.errors import PermanentError, TransientError
@@ -30,6 +35,22 @@ TICK_BUDGET_S = 40.0  # stop starting new items well inside the tick period (one
 BATCH = 100  # due items read per tick; the rest wait for the next one
 
 
+class Chore(Protocol):
+    """Periodic work of the tick. Idempotent: ticks come twice, late, and concurrently."""
+
+    name: str
+
+    def run(self, handler: Handler, deadline: float) -> Counter[str]:
+        """Do what is due; start nothing new once `monotonic() >= deadline`."""
+        ...
+
+
+def standard_chores() -> list[Chore]:
+    """The tick's periodic work after re-drives, in order. Each chore's module is imported here,
+    on the tick's path only (cold start of the other functions never pays for it)."""
+    return []
+
+
 class Ticker:
     def __init__(
         self,
@@ -38,11 +59,13 @@ class Ticker:
         tick_budget_s: float = TICK_BUDGET_S,
         batch: int = BATCH,
         monotonic: Callable[[], float] = time.monotonic,
+        chores: Sequence[Chore] = (),
     ) -> None:
         self.handler = handler
         self.applier = EffectApplier(handler.ports, item_budget_s)
         self.tick_budget_s = tick_budget_s
         self.batch = batch
+        self.chores = tuple(chores)
         self._monotonic = monotonic
 
     def tick(self) -> Counter[str]:
@@ -55,6 +78,16 @@ class Ticker:
                 report["left"] += 1
                 continue
             report[self._redrive(item)] += 1
+        for chore in self.chores:
+            if self._monotonic() >= deadline:
+                report[f"{chore.name}.left"] += 1
+                continue
+            try:
+                done = chore.run(self.handler, deadline)
+            except TransientError as err:  # its upstream is down: the next tick tries again
+                log("WARNING", "tick: chore deferred", chore=chore.name, reason=err.reason)
+                done = Counter(deferred=1)
+            report.update({f"{chore.name}.{kind}": n for kind, n in done.items()})
         if report:
             log("INFO", "tick", **dict(report))
         return report

@@ -11,7 +11,7 @@ from interlock.core.inbound import Inbound
 from interlock.core.policy_load import load_policy
 from interlock.handlers import Handler, Topics
 from interlock.ports import Ports, RevisionSpec
-from interlock.tick import Ticker
+from interlock.tick import Ticker, standard_chores
 from tests.builders import NOW, POLICY_DOC, policy
 from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger
@@ -55,7 +55,7 @@ class World:
             lease_wait_s=0.2,
             retry_budget_s=self.retry_budget_s,
         )
-        self.ticker = Ticker(self.handler, item_budget_s=0.0)
+        self.ticker = Ticker(self.handler, item_budget_s=0.0, chores=standard_chores())
 
     def traffic(self) -> dict[str, int]:
         return {s.revision: s.percent for s in self.router.get_traffic(SERVICE) if s.percent}
