@@ -145,8 +145,8 @@ class LocalAirflowBase:
     # -- shared ----------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         taken = {self.port}
-        worker_log_port = free_port(self.port + 1, taken=taken)
-        trigger_log_port = free_port(worker_log_port + 1, taken=taken)
+        worker_log_port = free_port(self.port + 1, taken=taken, shifted=False)
+        trigger_log_port = free_port(worker_log_port + 1, taken=taken, shifted=False)
         # Inherited AIRFLOW__* or PYTHONPATH would leak the caller's config into the instance.
         env = {
             k: v

@@ -40,9 +40,12 @@ def port_offset() -> int:
     return int(raw)
 
 
-def free_port(start: int, tries: int = 200, taken: set[int] | None = None) -> int:
-    """The first free port at or above `start` (fixed, high ranges keep runs reproducible)."""
-    start += port_offset()
+def free_port(
+    start: int, tries: int = 200, taken: set[int] | None = None, shifted: bool = True
+) -> int:
+    """The first free port at or above `start` (fixed, high ranges keep runs reproducible).
+    `shifted=False` for a start derived from a port already chosen (already offset)."""
+    start += port_offset() if shifted else 0
     for port in range(start, start + tries):
         if taken is not None and port in taken:
             continue

@@ -135,8 +135,7 @@ class Rig:
         self.ledger = SqliteLedger(self.stack.info.ledger.removeprefix("sqlite:"))
         for name in MODELS:
             self.create_service(name)
-            for _ in range(12):
-                self.upload(name)
+        self.upload_versions(MODELS, 12)
 
     def stop(self) -> None:
         self.admin.close()
@@ -164,18 +163,29 @@ class Rig:
             "POST", f"/v2/projects/{PROJECT}/locations/{REGION}/services?serviceId={name}", body
         )
 
-    def upload(self, model: str) -> None:
-        """One more registry version (the first upload creates the model)."""
+    def upload_versions(self, models: tuple[str, ...], count: int) -> None:
+        """`count` registry versions of each model. The uploads' operations run side by side (one
+        at a time, each waited for, cost a minute of setup); the first upload creates the model,
+        so it finishes before the others name it as their parent."""
         parent = f"projects/{PROJECT}/locations/{REGION}"
-        have = len(self.versions(model))
-        body: dict[str, Any] = {"model": {"displayName": model, "artifactUri": f"file:///tmp/{model}",
-                                          "containerSpec": {"imageUri": "img:1"}}}  # fmt: skip
-        if have:
-            body["parentModel"] = f"{parent}/models/{model}"
-        else:
-            body["modelId"] = model
-        self._standin("POST", f"/v1/{parent}/models:upload", body)
-        wait_for(lambda: len(self.versions(model)) > have, 10, f"version {have + 1} of {model}")
+
+        def upload(model: str, first: bool) -> None:
+            body: dict[str, Any] = {"model": {"displayName": model, "artifactUri": f"file:///tmp/{model}",
+                                              "containerSpec": {"imageUri": "img:1"}}}  # fmt: skip
+            body.update({"modelId": model} if first else {"parentModel": f"{parent}/models/{model}"})
+            self._standin("POST", f"/v1/{parent}/models:upload", body)
+
+        def uploaded(n: int) -> bool:
+            models_now = self.state()["models"]
+            return all(len(models_now.get(f"{parent}/models/{m}", {})) >= n for m in models)
+
+        for model in models:
+            upload(model, first=True)
+        wait_for(lambda: uploaded(1), 20, "the first version of every model")
+        for _ in range(count - 1):
+            for model in models:
+                upload(model, first=False)
+        wait_for(lambda: uploaded(count), 30, f"{count} versions of every model")
 
     def versions(self, model: str) -> dict[str, list[str]]:
         name = f"projects/{PROJECT}/locations/{REGION}/models/{model}"
