@@ -26,12 +26,28 @@ __all__ = ["Message"]  # messages are core values; the bus port speaks them
 
 
 @dataclass(frozen=True)
+class FailedTask:
+    """A task instance of a failed run, as Airflow reports it (`note`: what a person wrote on
+    it, `error`: the last error line of its log, when the adapter could read one)."""
+
+    task_id: str
+    state: str
+    try_number: int | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class DagRun:
     dag_id: str
     run_id: str
     state: str
     conf: Mapping[str, object]
     created: bool  # False when the run already existed (409) with the same conf
+    # Read back by `get_run` only (None/empty from `trigger`):
+    end_date: datetime | None = None
+    note: str | None = None
+    failed_tasks: tuple[FailedTask, ...] = ()
 
 
 class DagTrigger(Protocol):
@@ -43,21 +59,14 @@ class DagTrigger(Protocol):
         """
         ...
 
-
-FINISHED_RUN_STATES = frozenset({"success", "failed"})  # Airflow's terminal DagRun states
-
-
-class DagRunReader(Protocol):
-    """Reading back runs interlock started (issue 12, item 2: run outcomes come back).
-
-    Kept apart from `DagTrigger` until the Airflow adapter implements it (v1 and v2); then it
-    joins `DagTrigger` and the contract suite runs it against real Airflow too.
-    """
-
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
         """The run as Airflow has it now (`state`: queued, running, success, failed; `created`
-        is False). A run that does not exist is a PermanentError naming `run_id`."""
+        is False); a failed run names its failed tasks. A run that does not exist is a
+        PermanentError naming `run_id`."""
         ...
+
+
+FINISHED_RUN_STATES = frozenset({"success", "failed"})  # Airflow's terminal DagRun states
 
 
 PROVENANCE_KEYS = frozenset({"event_id"})
