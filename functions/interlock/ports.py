@@ -20,21 +20,10 @@ from interlock.core.effects import TrafficSplit
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
+from interlock.core.runs import FailedTask, WatchedRun
 from interlock.core.state import ModelState
 
-__all__ = ["Message"]  # messages are core values; the bus port speaks them
-
-
-@dataclass(frozen=True)
-class FailedTask:
-    """A task instance of a failed run, as Airflow reports it (`note`: what a person wrote on
-    it, `error`: the last error line of its log, when the adapter could read one)."""
-
-    task_id: str
-    state: str
-    try_number: int | None = None
-    note: str | None = None
-    error: str | None = None
+__all__ = ["FailedTask", "Message"]  # core values the ports speak
 
 
 @dataclass(frozen=True)
@@ -185,6 +174,25 @@ class Ledger(Protocol):
 
     def unpark(self, key: str) -> None:
         """Forget the pending record (it reached a final outcome); absent is fine."""
+        ...
+
+    def watch(self, run: WatchedRun) -> None:
+        """Keep the record of a run just triggered, unless one is kept under `run.key` already
+        (a redelivery's trigger finds the run, and must not reopen a finished watch)."""
+        ...
+
+    def update_run(self, run: WatchedRun) -> None:
+        """Replace the record under `run.key` (checked again, or final)."""
+        ...
+
+    def watched_run(self, key: str) -> WatchedRun | None: ...
+
+    def watched(self, due: datetime, limit: int = 50) -> list[WatchedRun]:
+        """Unfinished runs due for a check by `due`, soonest first."""
+        ...
+
+    def runs(self, limit: int = 50) -> list[WatchedRun]:
+        """Runs, final or not, newest trigger first: the pipelines view of `interlock status`."""
         ...
 
 
