@@ -35,6 +35,10 @@ def status_command(args: Any) -> int:
         if state.cooldown_until:
             print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
     _print_pending(ledger, policy, args.model, args.limit)
+    if not args.model:
+        from interlock.cli.status_runs import print_pipelines
+
+        print_pipelines(ledger, policy, args.limit)
     print()
     for outcome in ledger.outcomes(args.model, limit=args.limit):
         manual = " manual" if outcome.manual else ""
