@@ -257,7 +257,11 @@ def test_status_shows_each_pipeline_run_and_how_it_ended_when_runs_were_watched(
     assert code == 0
     assert "churn-training → DAG train_on_arrival: 3 recent run(s)" in out
     lines = out.splitlines()
-    first = lines.index("    2026-12-01 09:33:00Z  gs://interlock-landing/churn/incoming/day3.csv#3")
-    assert lines[first + 1].startswith("      run gcs__r3: running, 1 check(s); watched by the tick")
+    first = lines.index(
+        "    2026-12-01 09:33:00Z  gs://interlock-landing/churn/incoming/day3.csv#3"
+    )
+    assert lines[first + 1].startswith(
+        "      run gcs__r3: running, 1 check(s); watched by the tick"
+    )
     assert f"      run gcs__r2: run_failed (recorded 2026-12-01 09:35:00Z): {why}" in lines
     assert "      run gcs__r1: run_succeeded (recorded 2026-12-01 09:35:00Z)" in lines

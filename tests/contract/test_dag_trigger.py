@@ -400,7 +400,9 @@ def reader(request: pytest.FixtureRequest) -> Reader:
         def fake_settle(dag_id: str, run_id: str) -> DagRun:
             if dag_id == FAILS:
                 error = "BadInput: failing on purpose: the landed file lacks 3 column(s)"
-                fake.finish(dag_id, run_id, "failed", [FailedTask("check", "failed", 1, None, error)])
+                fake.finish(
+                    dag_id, run_id, "failed", [FailedTask("check", "failed", 1, None, error)]
+                )
             else:
                 fake.finish(dag_id, run_id, "success")
             return fake.get_run(dag_id, run_id)

@@ -304,9 +304,7 @@ class TestLedgerContract:
         assert ledger.watched_run(run.key) == run
         assert ledger.watched(T0) == [run]
 
-    def test_watch_keeps_the_first_record_when_a_run_is_watched_again(
-        self, ledger: Ledger
-    ) -> None:
+    def test_watch_keeps_the_first_record_when_a_run_is_watched_again(self, ledger: Ledger) -> None:
         first = watched("r", 0)
         ledger.watch(first)
         ledger.update_run(ended(first, "run_succeeded", None, T0))

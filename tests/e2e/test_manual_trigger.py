@@ -86,7 +86,9 @@ def test_bad_csv_run_shows_as_run_failed_with_its_reason_in_status_and_on_decisi
 
     csv = tmp_path / "bad.csv"
     csv.write_text("a,b,target\n1,2,0\n")  # not the churn columns: preprocess raises BadInput
-    stored = land(stack.info, csv, "interlock-landing", f"churn/incoming/bad-{uuid.uuid4().hex[:8]}.csv")
+    stored = land(
+        stack.info, csv, "interlock-landing", f"churn/incoming/bad-{uuid.uuid4().hex[:8]}.csv"
+    )
     ledger = SqliteLedger(stack.info.ledger.removeprefix("sqlite:"))
 
     def failed_in_airflow():
@@ -96,6 +98,7 @@ def test_bad_csv_run_shows_as_run_failed_with_its_reason_in_status_and_on_decisi
     run = wait_for(failed_in_airflow, timeout_s=120, what=f"the DAG run of {stored.uri} finished")
     assert run["state"] == "failed"
     key = run_key(DAG_ID, run["dag_run_id"])
+
     # Two ticks after Airflow said so (and the time a tick's work takes): the outcome is recorded.
     def ended():
         watched = ledger.watched_run(key)
@@ -107,12 +110,17 @@ def test_bad_csv_run_shows_as_run_failed_with_its_reason_in_status_and_on_decisi
     assert "BadInput: the landed file lacks" in outcome.reasons[-1]
 
     policy, project = str(REPO / "interlock.yaml"), stack.info.project
-    assert main(["status", "--policy", policy, "--ledger", stack.info.ledger, "--project", project]) == 0
+    assert (
+        main(["status", "--policy", policy, "--ledger", stack.info.ledger, "--project", project])
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"  {stored.uri}" in out
     assert f"run {run['dag_run_id']}: run_failed (recorded " in out and "BadInput" in out
 
-    assert outcome.decision_id in _published_decisions(stack, "dev.interlock.pipeline.run_failed.v1")
+    assert outcome.decision_id in _published_decisions(
+        stack, "dev.interlock.pipeline.run_failed.v1"
+    )
 
 
 def _published_decisions(stack, ce_type: str) -> set[str]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote

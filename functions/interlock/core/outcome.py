@@ -144,7 +144,9 @@ def run_unwatched_outcome(run: WatchedRun, state: str, limit: timedelta, now: da
     return _run_outcome(run, "run_failed", reasons, now)
 
 
-def _run_outcome(run: WatchedRun, kind: OutcomeKind, reasons: tuple[str, ...], now: datetime) -> Outcome:
+def _run_outcome(
+    run: WatchedRun, kind: OutcomeKind, reasons: tuple[str, ...], now: datetime
+) -> Outcome:
     return Outcome(
         decision_id=decision_id(run.key),
         kind=kind,

@@ -101,9 +101,7 @@ def checked(run: WatchedRun, state: str, now: datetime) -> WatchedRun:
     """The record after a read that found the run unfinished (or could not read it)."""
     age = max((now - run.triggered_at).total_seconds(), 0.0)
     wait = timedelta(seconds=min(age / 10, CHECK_MAX_S))
-    return replace(
-        run, state=one_line(state, 256), checks=run.checks + 1, next_check=now + wait
-    )
+    return replace(run, state=one_line(state, 256), checks=run.checks + 1, next_check=now + wait)
 
 
 def ended(run: WatchedRun, outcome: str, reason: str | None, now: datetime) -> WatchedRun:
