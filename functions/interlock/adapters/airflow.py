@@ -312,7 +312,8 @@ def _time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-# `SomeError: message` or `pkg.mod.BadInput: message`, as a traceback's last line says it.
+# `SomeError: message` or `pkg.mod.BadInput: message`, as a traceback's last line says it (the
+# DAGs in dags/ raise BadInput and BadConf, whose names end in neither Error nor Exception).
 EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Input|Conf)\w*: \S")
 
 

@@ -119,7 +119,9 @@ def run_ended_outcome(
     )
     details = () if succeeded else tuple(t.describe() for t in failed)
     if not succeeded and not details:
-        details = ("Airflow names no failed task (the run was marked failed)",)
+        details = (
+            "Airflow named no failed task (marked failed by hand, or unreadable: see the tick's log)",
+        )
     return _run_outcome(run, "run_succeeded" if succeeded else "run_failed", (first, *details), now)
 
 
