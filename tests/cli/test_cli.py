@@ -265,3 +265,30 @@ def test_status_shows_each_pipeline_run_and_how_it_ended_when_runs_were_watched(
     )
     assert f"      run gcs__r2: run_failed (recorded 2026-12-01 09:35:00Z): {why}" in lines
     assert "      run gcs__r1: run_succeeded (recorded 2026-12-01 09:35:00Z)" in lines
+
+
+def test_explain_with_a_ledger_shows_how_the_landing_run_ended_when_it_was_read_back(
+    capsys, tmp_path
+):
+    from datetime import UTC, datetime
+
+    from interlock.adapters.ledger_sqlite import SqliteLedger
+    from interlock.core.runs import ended, watch_of
+
+    sample = str(SAMPLES / "structured/storage.object.finalized.json")
+    args = ("explain", sample, "--policy", POLICY, "--now", "2024-06-03T09:01:00Z", "--json")
+    decided = json.loads(run(capsys, *args)[1])
+    run_id = decided["decision"]["effects"][0].split(" run ")[1]
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    code, out, _ = run(capsys, *args[:-1], "--ledger", f"sqlite:{ledger.path}")
+    assert code == 0 and f"runs      {run_id}: not triggered yet" in out
+
+    from interlock.core.effects import TriggerDag
+
+    effect = TriggerDag("churn-training", "train_on_arrival", run_id, {})
+    when = datetime(2024, 6, 3, 9, 5, tzinfo=UTC)
+    ledger.update_run(
+        ended(watch_of(effect, "k", "e", "t", when), "run_failed", "task t failed", when)
+    )
+    code, out, _ = run(capsys, *args[:-1], "--ledger", f"sqlite:{ledger.path}")
+    assert f"runs      {run_id}: run_failed (recorded 2024-06-03 09:05:00Z): task t failed" in out

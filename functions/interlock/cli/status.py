@@ -14,7 +14,8 @@ def _ledger(spec: str, project_arg: str | None) -> Any:
     from interlock.bootstrap import ledger_from
 
     try:
-        return ledger_from(spec, project(project_arg), os.environ)
+        # Only Firestore lives in a project: a SQLite ledger needs none.
+        return ledger_from(spec, project(project_arg) if spec == "firestore" else "", os.environ)
     except PermanentError:
         fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from interlock.core.runs import WatchedRun
+from interlock.core.effects import Effect, TriggerDag
+from interlock.core.runs import WatchedRun, run_key
 
 
 def at(when: datetime) -> str:
@@ -41,3 +42,12 @@ def print_pipelines(ledger: Any, policy: Any, limit: int) -> None:
         print(f"  {run.pipeline} (not in the policy) → DAG {run.dag_id}")
         print(f"    {at(run.triggered_at)}  {run.object or run.landing_key}")
         print(f"      run {run.run_id}: {run_line(run)}")
+
+
+def print_runs_of(ledger: Any, effects: tuple[Effect, ...]) -> None:
+    """`explain --ledger`: how each run the decision triggers has ended, as the ledger knows it."""
+    triggers = [e for e in effects if isinstance(e, TriggerDag)]
+    for i, effect in enumerate(triggers):
+        run = ledger.watched_run(run_key(effect.dag_id, effect.run_id))
+        seen = run_line(run) if run is not None else "not triggered yet (no record in the ledger)"
+        print(f"{'runs' if i == 0 else '':<9} {effect.run_id}: {seen}")
