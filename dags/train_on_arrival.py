@@ -49,7 +49,9 @@ def local_tasks() -> None:
         conf, _ = _context()
         return local_steps.validate_input(conf)
 
-    @task
+    # A CSV that lacks columns or rows (BadInput) will not fix itself either: the run fails at
+    # once, so its outcome (run_failed, with this error) comes back within a tick or two.
+    @task(retries=0)
     def preprocess(validated: dict[str, Any]) -> dict[str, Any]:
         return local_steps.preprocess(validated, _context()[1])
 

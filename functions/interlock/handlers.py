@@ -17,7 +17,9 @@ from datetime import datetime
 from interlock.apply import RETRY_BUDGET_S, EffectApplier, EffectsUnavailable, PartialFailure
 from interlock.backoff import Backoff
 from interlock.core.binding import Message, dead_letter_message, payload_message
+from interlock.core.decision import Decision
 from interlock.core.dispatch import decide
+from interlock.core.effects import TriggerDag
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import Outcome
 from interlock.core.inbound import Inbound
@@ -26,6 +28,7 @@ from interlock.core.kinds import model_of
 from interlock.core.outcome import dead_letter_outcome, outcome_of, pending_outcome
 from interlock.core.pending import failed_again, original_of, story
 from interlock.core.policy import Policy
+from interlock.core.runs import watch_of
 from interlock.core.state import ModelState
 from interlock.log import log
 from interlock.ports import Conflict, Ports
@@ -161,6 +164,7 @@ class Handler:
         now = self.clock()
         decision = decide(event, self.policy, _EMPTY_STATE, now, received_at)
         applied = applier.apply(decision.effects)
+        self._watch_runs(event, key, decision, now)
         return self.ports.ledger.record(key, outcome_of(event, key, decision, applied, now))
 
     def _stateful(
@@ -211,6 +215,17 @@ class Handler:
             # The decision (if any) is committed; an unreleased lease expires by its TTL.
             log("WARNING", "lease not released; it expires by its TTL", model=model,
                 reason=err.reason)  # fmt: skip
+
+    def _watch_runs(self, event: Inbound, key: str, decision: Decision, now: datetime) -> None:
+        """Each run just triggered is read back by the tick until it ends (`interlock.runs_watch`).
+        Kept before the outcome is recorded: a crash in between is repaired by the redelivery."""
+        for effect in decision.effects:
+            if isinstance(effect, TriggerDag):
+                self.ports.ledger.watch(watch_of(effect, key, event.id, event.type, now))
+
+    def publish(self, outcome: Outcome) -> None:
+        """Publish an outcome recorded by a tick's chore, as every outcome is published."""
+        self._publish(outcome)
 
     def _publish(self, outcome: Outcome) -> None:
         message = payload_message(outcome, self.source, outcome.decision_id, outcome.decided_at)

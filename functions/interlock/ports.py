@@ -20,9 +20,10 @@ from interlock.core.effects import TrafficSplit
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
+from interlock.core.runs import FailedTask, WatchedRun
 from interlock.core.state import ModelState
 
-__all__ = ["Message"]  # messages are core values; the bus port speaks them
+__all__ = ["FailedTask", "Message"]  # core values the ports speak
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,10 @@ class DagRun:
     state: str
     conf: Mapping[str, object]
     created: bool  # False when the run already existed (409) with the same conf
+    # Read back by `get_run` only (None/empty from `trigger`):
+    end_date: datetime | None = None
+    note: str | None = None
+    failed_tasks: tuple[FailedTask, ...] = ()
 
 
 class DagTrigger(Protocol):
@@ -43,21 +48,14 @@ class DagTrigger(Protocol):
         """
         ...
 
-
-FINISHED_RUN_STATES = frozenset({"success", "failed"})  # Airflow's terminal DagRun states
-
-
-class DagRunReader(Protocol):
-    """Reading back runs interlock started (issue 12, item 2: run outcomes come back).
-
-    Kept apart from `DagTrigger` until the Airflow adapter implements it (v1 and v2); then it
-    joins `DagTrigger` and the contract suite runs it against real Airflow too.
-    """
-
     def get_run(self, dag_id: str, run_id: str) -> DagRun:
         """The run as Airflow has it now (`state`: queued, running, success, failed; `created`
-        is False). A run that does not exist is a PermanentError naming `run_id`."""
+        is False); a failed run names its failed tasks. A run that does not exist is a
+        PermanentError naming `run_id`."""
         ...
+
+
+FINISHED_RUN_STATES = frozenset({"success", "failed"})  # Airflow's terminal DagRun states
 
 
 PROVENANCE_KEYS = frozenset({"event_id"})
@@ -176,6 +174,25 @@ class Ledger(Protocol):
 
     def unpark(self, key: str) -> None:
         """Forget the pending record (it reached a final outcome); absent is fine."""
+        ...
+
+    def watch(self, run: WatchedRun) -> None:
+        """Keep the record of a run just triggered, unless one is kept under `run.key` already
+        (a redelivery's trigger finds the run, and must not reopen a finished watch)."""
+        ...
+
+    def update_run(self, run: WatchedRun) -> None:
+        """Replace the record under `run.key` (checked again, or final)."""
+        ...
+
+    def watched_run(self, key: str) -> WatchedRun | None: ...
+
+    def watched(self, due: datetime, limit: int = 50) -> list[WatchedRun]:
+        """Unfinished runs due for a check by `due`, soonest first."""
+        ...
+
+    def runs(self, limit: int = 50) -> list[WatchedRun]:
+        """Runs, final or not, newest trigger first: the pipelines view of `interlock status`."""
         ...
 
 

@@ -227,3 +227,68 @@ def test_status_shows_what_is_pending_and_since_when(capsys, tmp_path):
         in out
     )
     assert "last failure: Airflow answered 503" in out
+
+
+def test_status_shows_each_pipeline_run_and_how_it_ended_when_runs_were_watched(capsys, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from interlock.adapters.ledger_sqlite import SqliteLedger
+    from interlock.core.effects import TriggerDag
+    from interlock.core.runs import checked, ended, watch_of
+
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    when = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    runs = {}
+    for n in (1, 2, 3):
+        uri = f"gs://interlock-landing/churn/incoming/day{n}.csv#{n}"
+        effect = TriggerDag("churn-training", "train_on_arrival", f"gcs__r{n}", {"object": uri})
+        runs[n] = watch_of(effect, f"gcs:k{n}", f"e{n}", "t", when + timedelta(minutes=n))
+        ledger.watch(runs[n])
+    later = when + timedelta(minutes=5)
+    ledger.update_run(ended(runs[1], "run_succeeded", None, later))
+    why = "task preprocess failed (try 1): BadInput: the landed file lacks 3 column(s)"
+    ledger.update_run(ended(runs[2], "run_failed", why, later))
+    ledger.update_run(checked(runs[3], "running", later))
+
+    code, out, _ = run(
+        capsys, "status", "--policy", POLICY, "--ledger", f"sqlite:{ledger.path}", "--project", "p"
+    )
+
+    assert code == 0
+    assert "churn-training → DAG train_on_arrival: 3 recent run(s)" in out
+    lines = out.splitlines()
+    first = lines.index(
+        "    2026-12-01 09:33:00Z  gs://interlock-landing/churn/incoming/day3.csv#3"
+    )
+    assert lines[first + 1].startswith(
+        "      run gcs__r3: running, 1 check(s); watched by the tick"
+    )
+    assert f"      run gcs__r2: run_failed (recorded 2026-12-01 09:35:00Z): {why}" in lines
+    assert "      run gcs__r1: run_succeeded (recorded 2026-12-01 09:35:00Z)" in lines
+
+
+def test_explain_with_a_ledger_shows_how_the_landing_run_ended_when_it_was_read_back(
+    capsys, tmp_path
+):
+    from datetime import UTC, datetime
+
+    from interlock.adapters.ledger_sqlite import SqliteLedger
+    from interlock.core.runs import ended, watch_of
+
+    sample = str(SAMPLES / "structured/storage.object.finalized.json")
+    args = ("explain", sample, "--policy", POLICY, "--now", "2024-06-03T09:01:00Z", "--json")
+    decided = json.loads(run(capsys, *args)[1])
+    run_id = decided["decision"]["effects"][0].split(" run ")[1]
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    code, out, _ = run(capsys, *args[:-1], "--ledger", f"sqlite:{ledger.path}")
+    assert code == 0 and f"runs      {run_id}: not triggered yet" in out
+
+    from interlock.core.effects import TriggerDag
+
+    effect = TriggerDag("churn-training", "train_on_arrival", run_id, {})
+    when = datetime(2024, 6, 3, 9, 5, tzinfo=UTC)
+    ledger.update_run(
+        ended(watch_of(effect, "k", "e", "t", when), "run_failed", "task t failed", when)
+    )
+    code, out, _ = run(capsys, *args[:-1], "--ledger", f"sqlite:{ledger.path}")
+    assert f"runs      {run_id}: run_failed (recorded 2024-06-03 09:05:00Z): task t failed" in out

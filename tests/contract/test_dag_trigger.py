@@ -26,7 +26,7 @@ from interlock.adapters.airflow import RBAC_HINT, AirflowDagTrigger
 from interlock.adapters.airflow_auth import PasswordLogin
 from interlock.adapters.airflow_http import Http
 from interlock.core.errors import PermanentError, TransientError
-from interlock.ports import DagRunReader, DagTrigger
+from interlock.ports import FINISHED_RUN_STATES, DagRun, DagTrigger, FailedTask
 from interlock_dev.airflow import JWT_SECRET, VIEWER
 from interlock_dev.processes import HOST, free_port
 from tests.fakes.dags import FakeDagTrigger
@@ -74,6 +74,7 @@ def subject(request: pytest.FixtureRequest) -> Subject:
 
         return Subject(fake, fake_runs, fake_unreachable)
     airflow = request.getfixturevalue(f"airflow{request.param}")
+    _failing_run(airflow)  # started early: Airflow runs it while the other tests go on
 
     def real_unreachable() -> DagTrigger:
         return AirflowDagTrigger(_nothing_listens(), PasswordLogin("admin", "admin"))
@@ -381,35 +382,107 @@ class TestAirflowDagTriggerTimeouts:
         assert err.value.field == "INTERLOCK_AIRFLOW_API"
 
 
-# Issue 12 item 2, prepared behind the port: only the fake reads runs back so far. When the Airflow
-# adapter implements `get_run` (v1 and v2), add its params here as `subject` has them.
-@pytest.fixture(params=["fake"])
-def reader(request: pytest.FixtureRequest) -> tuple[DagTrigger, DagRunReader, FakeDagTrigger]:
-    fake = FakeDagTrigger([DAG])
-    return fake, fake, fake
+FAILS = "interlock_fails"  # its one task `check` raises BadInput at once, with no retry
+SETTLE_S = 90.0
+_FAILING: dict[str, str] = {}  # Airflow base URL -> a run of FAILS triggered on first use
+
+
+def _failing_run(airflow: Any) -> str:
+    """A run of FAILS on this Airflow, triggered once and early: a run takes Airflow's scheduler
+    10-20 s to start and fail, time the other contract tests of the session use meanwhile."""
+    if airflow.base_url not in _FAILING:
+        _FAILING[airflow.base_url] = run_id = _run_id()
+        _real(airflow).trigger(FAILS, run_id, {"n": 1})
+    return _FAILING[airflow.base_url]
+
+
+@dataclass
+class Reader:
+    dags: DagTrigger
+    settle: Callable[[str, str], DagRun]  # the run once Airflow has finished it
+    unreachable: Callable[[], DagTrigger]
+    failing_run: Callable[[], str]  # the id of a run of FAILS (triggered, maybe not ended yet)
+
+
+@pytest.fixture(params=[pytest.param("fake", id="fake"), *VERSIONS])
+def reader(request: pytest.FixtureRequest) -> Reader:
+    if request.param == "fake":
+        fake = FakeDagTrigger([DAG, FAILS])
+
+        def fake_settle(dag_id: str, run_id: str) -> DagRun:
+            if dag_id == FAILS:
+                error = "BadInput: failing on purpose: the landed file lacks 3 column(s)"
+                fake.finish(
+                    dag_id, run_id, "failed", [FailedTask("check", "failed", 1, None, error)]
+                )
+            else:
+                fake.finish(dag_id, run_id, "success")
+            return fake.get_run(dag_id, run_id)
+
+        def fake_unreachable() -> DagTrigger:
+            down = FakeDagTrigger([DAG])
+            down.unavailable = True
+            return down
+
+        def fake_failing_run() -> str:
+            run_id = _run_id()
+            fake.trigger(FAILS, run_id, {"n": 1})
+            return run_id
+
+        return Reader(fake, fake_settle, fake_unreachable, fake_failing_run)
+    airflow = request.getfixturevalue(f"airflow{request.param}")
+    real = _real(airflow)
+
+    def real_settle(dag_id: str, run_id: str) -> DagRun:
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            run = real.get_run(dag_id, run_id)
+            if run.state in FINISHED_RUN_STATES or time.monotonic() > deadline:
+                return run
+            time.sleep(0.5)  # polling the scheduler's progress, not a timing assertion
+
+    def real_unreachable() -> DagTrigger:
+        return AirflowDagTrigger(_nothing_listens(), PasswordLogin("admin", "admin"))
+
+    return Reader(real, real_settle, real_unreachable, lambda: _failing_run(airflow))
 
 
 class TestDagRunReader:
-    def test_get_run_returns_the_state_of_a_run_when_it_was_triggered(self, reader) -> None:
-        trigger, runs, airflow = reader
+    def test_get_run_returns_the_run_and_its_conf_when_it_was_triggered(
+        self, reader: Reader
+    ) -> None:
         run_id = _run_id()
-        trigger.trigger(DAG, run_id, {"uri": "gs://b/o#1"})
-        assert runs.get_run(DAG, run_id).state == "queued"
-        airflow.finish(DAG, run_id, "failed")
-        run = runs.get_run(DAG, run_id)
-        assert (run.dag_id, run.run_id, run.state, run.created) == (DAG, run_id, "failed", False)
+        reader.dags.trigger(DAG, run_id, {"uri": "gs://b/o#1"})
+
+        run = reader.dags.get_run(DAG, run_id)
+
+        assert (run.dag_id, run.run_id, run.created) == (DAG, run_id, False)
+        assert run.state in {"queued", "running", "success"}
         assert run.conf == {"uri": "gs://b/o#1"}
 
-    def test_get_run_is_permanent_naming_the_run_when_it_does_not_exist(self, reader) -> None:
-        _, runs, _ = reader
-        with pytest.raises(PermanentError) as err:
-            runs.get_run(DAG, "never-triggered")
-        assert err.value.field == "run_id"
+    def test_get_run_names_the_failed_task_and_its_error_when_the_run_failed(
+        self, reader: Reader
+    ) -> None:
+        run_id = reader.failing_run()
 
-    def test_get_run_is_transient_when_airflow_is_unreachable(self, reader) -> None:
-        trigger, runs, airflow = reader
-        run_id = _run_id()
-        trigger.trigger(DAG, run_id, {})
-        airflow.unavailable = True
+        run = reader.settle(FAILS, run_id)
+
+        assert run.state == "failed"
+        assert [(t.task_id, t.state, t.try_number) for t in run.failed_tasks] == [
+            ("check", "failed", 1)
+        ]
+        error = run.failed_tasks[0].error or ""
+        assert "BadInput: failing on purpose" in error and "\n" not in error
+
+    def test_get_run_is_permanent_naming_the_run_when_it_does_not_exist(
+        self, reader: Reader
+    ) -> None:
+        with pytest.raises(PermanentError) as err:
+            reader.dags.get_run(DAG, "never-triggered")
+
+        assert err.value.field == "run_id"
+        assert "never-triggered" in err.value.reason
+
+    def test_get_run_is_transient_when_airflow_is_unreachable(self, reader: Reader) -> None:
         with pytest.raises(TransientError):
-            runs.get_run(DAG, run_id)
+            reader.unreachable().get_run(DAG, _run_id())

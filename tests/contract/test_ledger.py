@@ -15,6 +15,7 @@ from interlock.adapters.ledger_firestore import FirestoreLedger
 from interlock.adapters.ledger_sqlite import SqliteLedger
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
+from interlock.core.runs import WatchedRun, ended, run_key
 from interlock.core.state import (
     Candidate,
     EvaluationRecord,
@@ -34,6 +35,16 @@ def pending(key: str, due_in_s: float, attempts: int = 1) -> Pending:
         source="//test", kind="dev.interlock.model.evaluated.v1", payload='{"model":"churn"}',
         first_failed=T0, attempts=attempts, next_attempt=T0 + timedelta(seconds=due_in_s),
         reason="Cloud Run 503", time=T0 - timedelta(seconds=1), message_id="m-1",
+    )  # fmt: skip
+
+
+def watched(run_id: str, triggered_s: float, due_in_s: float = 0) -> WatchedRun:
+    at = T0 + timedelta(seconds=triggered_s)
+    return WatchedRun(
+        key=run_key("train", run_id), dag_id="train", run_id=run_id, pipeline="churn-training",
+        object=f"gs://landing/{run_id}.csv#1", landing_key=f"gcs:landing/{run_id}.csv#1",
+        event_id=f"e-{run_id}", event_type="google.cloud.storage.object.v1.finalized",
+        triggered_at=at, next_check=at + timedelta(seconds=due_in_s),
     )  # fmt: skip
 
 
@@ -285,6 +296,40 @@ class TestLedgerContract:
         ledger.unpark("never-parked")
         assert [p.key for p in ledger.parked()] == ["b"]
         assert ledger.pending("a") is None
+
+    def test_watched_run_round_trips_when_a_trigger_is_watched(self, ledger: Ledger) -> None:
+        run = watched("gcs__ü b", 0)
+        assert ledger.watched_run(run.key) is None
+        ledger.watch(run)
+        assert ledger.watched_run(run.key) == run
+        assert ledger.watched(T0) == [run]
+
+    def test_watch_keeps_the_first_record_when_a_run_is_watched_again(self, ledger: Ledger) -> None:
+        first = watched("r", 0)
+        ledger.watch(first)
+        ledger.update_run(ended(first, "run_succeeded", None, T0))
+        ledger.watch(watched("r", 5))  # a redelivery's trigger found the run again
+        stored = ledger.watched_run(first.key)
+        assert stored is not None and stored.final and stored.triggered_at == T0
+
+    def test_watched_lists_only_unfinished_due_runs_soonest_first(self, ledger: Ledger) -> None:
+        for run_id, due_in in (("late", 300), ("soon", 10), ("now", 0), ("mid", 60)):
+            ledger.watch(watched(run_id, 0, due_in))
+        done = watched("done", 0)
+        ledger.watch(done)
+        ledger.update_run(ended(done, "run_failed", "task x failed", T0))
+        due = T0 + timedelta(seconds=60)
+        assert [r.run_id for r in ledger.watched(due)] == ["now", "soon", "mid"]
+        assert [r.run_id for r in ledger.watched(due, limit=2)] == ["now", "soon"]
+
+    def test_runs_lists_final_and_unfinished_newest_trigger_first(self, ledger: Ledger) -> None:
+        for run_id, at in (("old", 0), ("new", 20), ("mid", 10)):
+            ledger.watch(watched(run_id, at))
+        mid = watched("mid", 10)
+        ledger.update_run(ended(mid, "run_failed", "task x failed", T0))
+        assert [r.run_id for r in ledger.runs()] == ["new", "mid", "old"]
+        assert [r.run_id for r in ledger.runs(limit=1)] == ["new"]
+        assert [r.outcome for r in ledger.runs()] == [None, "run_failed", None]
 
 
 def _bump_in_process(path: str, n: int, each: int) -> None:

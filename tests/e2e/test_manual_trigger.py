@@ -75,3 +75,79 @@ def _task_logs(home: Path, run_id: str) -> str:
     return "\n".join(f"--- {log.relative_to(home)}\n{log.read_text()[-1500:]}" for log in logs) or (
         f"no task logs under {home}/logs"
     )
+
+
+def test_bad_csv_run_shows_as_run_failed_with_its_reason_in_status_and_on_decisions_within_two_ticks(
+    stack, tmp_path, capsys
+):
+    from interlock.cli.main import main
+    from interlock.core.runs import run_key
+    from interlock_dev.deliver import land
+
+    csv = tmp_path / "bad.csv"
+    csv.write_text("a,b,target\n1,2,0\n")  # not the churn columns: preprocess raises BadInput
+    stored = land(
+        stack.info, csv, "interlock-landing", f"churn/incoming/bad-{uuid.uuid4().hex[:8]}.csv"
+    )
+    ledger = SqliteLedger(stack.info.ledger.removeprefix("sqlite:"))
+
+    def failed_in_airflow():
+        runs = [r for r in stack.airflow.list_runs(DAG_ID) if r["conf"].get("object") == stored.uri]
+        return runs[0] if runs and runs[0].get("state") in ("success", "failed") else None
+
+    run = wait_for(failed_in_airflow, timeout_s=120, what=f"the DAG run of {stored.uri} finished")
+    assert run["state"] == "failed"
+    key = run_key(DAG_ID, run["dag_run_id"])
+
+    # Two ticks after Airflow said so (and the time a tick's work takes): the outcome is recorded.
+    def ended():
+        watched = ledger.watched_run(key)
+        return watched is not None and watched.final and ledger.get(key)
+
+    outcome = wait_for(ended, timeout_s=2 * stack.tick_period_s + 5, what="run_failed recorded")
+    assert outcome.kind == "run_failed"
+    assert "task preprocess failed (try 1)" in outcome.reasons[-1]
+    assert "BadInput: the landed file lacks" in outcome.reasons[-1]
+
+    policy, project = str(REPO / "interlock.yaml"), stack.info.project
+    assert (
+        main(["status", "--policy", policy, "--ledger", stack.info.ledger, "--project", project])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"  {stored.uri}" in out
+    assert f"run {run['dag_run_id']}: run_failed (recorded " in out and "BadInput" in out
+
+    assert outcome.decision_id in _published_decisions(
+        stack, "dev.interlock.pipeline.run_failed.v1"
+    )
+
+
+def _published_decisions(stack, ce_type: str) -> set[str]:
+    """Ids of the `ce_type` outcome events published on the decisions topic so far."""
+    import json
+    import os
+
+    from interlock import topics
+    from interlock.adapters.bus_file import read_events
+
+    if not stack.info.pubsub:
+        found = read_events(stack.info.bus.removeprefix("file:"), topics.DECISIONS)
+        return {
+            e["data"]["decision_id"]  # type: ignore[index]
+            for e in found
+            if (e.get("attributes") or {}).get("ce-type") == ce_type  # type: ignore[union-attr]
+        }
+    from interlock_dev.pubsub_admin import PubSubAdmin
+
+    os.environ["PUBSUB_EMULATOR_HOST"] = stack.info.pubsub
+    admin = PubSubAdmin(stack.info.project)
+    try:
+        pulled = admin.pull(f"{topics.DECISIONS}-tail", max_messages=100, wait_s=1.0)
+    finally:
+        admin.close()
+    return {
+        json.loads(p.message.data)["decision_id"]
+        for p in pulled
+        if p.message.attributes.get("ce-type") == ce_type
+    }

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from interlock.core.errors import PermanentError, TransientError
-from interlock.ports import DagRun, same_run_conf
+from interlock.ports import DagRun, FailedTask, same_run_conf
 
 
 class FakeDagTrigger:
@@ -48,9 +49,17 @@ class FakeDagTrigger:
         run = self.runs.get((dag_id, run_id))
         if run is None:
             raise PermanentError("run_id", f"DAG {dag_id!r} has no run {run_id!r}")
-        return DagRun(dag_id, run_id, run.state, run.conf, created=False)
+        return replace(run, created=False)
 
-    def finish(self, dag_id: str, run_id: str, state: str) -> None:
-        """Move a run on, as Airflow's scheduler would (`running`, `success`, `failed`)."""
+    def finish(
+        self, dag_id: str, run_id: str, state: str, failed_tasks: Iterable[FailedTask] = ()
+    ) -> None:
+        """Move a run on, as Airflow's scheduler would (`running`, `success`, `failed`); a failed
+        run names its failed tasks (`FailedTask`)."""
         run = self.runs[(dag_id, run_id)]
-        self.runs[(dag_id, run_id)] = DagRun(dag_id, run_id, state, run.conf, run.created)
+        tasks = tuple(failed_tasks) if state == "failed" else ()
+        self.runs[(dag_id, run_id)] = replace(run, state=state, failed_tasks=tasks)
+
+    def forget(self, dag_id: str, run_id: str) -> None:
+        """Delete a run, as an Airflow operator (or a metadata database reset) would."""
+        self.runs.pop((dag_id, run_id), None)

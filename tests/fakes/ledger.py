@@ -13,6 +13,7 @@ from typing import Any
 from interlock.core.codec import decode, encode
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
+from interlock.core.runs import WatchedRun
 from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
@@ -24,6 +25,7 @@ class FakeLedger:
         self._decisions: dict[str, tuple[int, Any]] = {}  # key -> (insertion seq, outcome JSON)
         self._leases: dict[str, tuple[str, datetime]] = {}
         self._pending: dict[str, Any] = {}  # key -> pending record JSON
+        self._runs: dict[str, Any] = {}  # key -> watched run JSON
 
     def get(self, key: str) -> Outcome | None:
         with self._lock:
@@ -104,3 +106,27 @@ class FakeLedger:
     def unpark(self, key: str) -> None:
         with self._lock:
             self._pending.pop(key, None)
+
+    def watch(self, run: WatchedRun) -> None:
+        with self._lock:
+            self._runs.setdefault(run.key, encode(run))
+
+    def update_run(self, run: WatchedRun) -> None:
+        with self._lock:
+            self._runs[run.key] = encode(run)
+
+    def watched_run(self, key: str) -> WatchedRun | None:
+        with self._lock:
+            found = self._runs.get(key)
+        return None if found is None else decode(WatchedRun, found)
+
+    def watched(self, due: datetime, limit: int = 50) -> list[WatchedRun]:
+        with self._lock:
+            rows = [decode(WatchedRun, r) for r in self._runs.values()]
+        rows = [r for r in rows if not r.final and r.next_check <= due]
+        return sorted(rows, key=lambda r: (r.next_check, r.key))[:limit]
+
+    def runs(self, limit: int = 50) -> list[WatchedRun]:
+        with self._lock:
+            rows = [decode(WatchedRun, r) for r in self._runs.values()]
+        return sorted(rows, key=lambda r: (r.triggered_at, r.key), reverse=True)[:limit]

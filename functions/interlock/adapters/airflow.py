@@ -10,8 +10,11 @@ Vendor failures become `TransientError` (retry) or `PermanentError` (dead-letter
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,11 +24,14 @@ from interlock.adapters.airflow_http import Answer, Http
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.text import one_line
 from interlock.log import log
-from interlock.ports import DagRun, same_run_conf
+from interlock.ports import DagRun, FailedTask, same_run_conf
 
 API_ENV = "INTERLOCK_AIRFLOW_API"
 APIS = ("auto", "v1", "v2")
 RBAC_HINT = "check the Airflow RBAC role of the function's identity"
+TASKS_LIMIT = 10  # failed tasks read back per run
+LOG_TAIL = 65536  # characters of a task log searched for its error
+LOG_RECORDS = 500  # structured log records searched
 
 
 class AirflowDagTrigger:
@@ -173,6 +179,68 @@ class AirflowDagTrigger:
             raise self._error("trigger a run", dag_id, answer)
         return self._with_pause_note(run)
 
+    def get_run(self, dag_id: str, run_id: str) -> DagRun:
+        """The run now; a failed one with its failed tasks (best effort: the state is what
+        counts, a failed read of the tasks leaves them out)."""
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
+        answer = self._call("GET", path, "read a run")
+        if answer.status == 404 and isinstance(answer.json(), dict):
+            raise PermanentError(
+                "run_id", f"Airflow has no run {run_id!r} of DAG {dag_id!r}: {answer.detail()}"
+            )
+        if answer.status != 200:
+            raise self._error("read a run", dag_id, answer)
+        run = self._dag_run(dag_id, run_id, answer, created=False)
+        if run.state != "failed":
+            return run
+        try:
+            failed = self._failed_tasks(path, dag_id)
+        except (TransientError, PermanentError) as err:
+            log("WARNING", "airflow failed tasks not read", dag_id=dag_id, run_id=run_id,
+                reason=err.reason)  # fmt: skip
+            return run
+        return replace(run, failed_tasks=failed)
+
+    def _failed_tasks(self, run_path: str, dag_id: str) -> tuple[FailedTask, ...]:
+        answer = self._call(
+            "GET", f"{run_path}/taskInstances?state=failed&limit={TASKS_LIMIT}", "read the tasks"
+        )
+        if answer.status != 200:
+            raise self._error("read the tasks", dag_id, answer)
+        parsed: Any = answer.json()
+        rows = parsed.get("task_instances") if isinstance(parsed, dict) else None
+        failed = []
+        for row in rows if isinstance(rows, list) else []:
+            if not isinstance(row, dict) or row.get("state") != "failed":
+                continue
+            task_id = one_line(str(row.get("task_id", "?")), 250)
+            tries = row.get("try_number")
+            try_number = tries if isinstance(tries, int) else None
+            failed.append(
+                FailedTask(
+                    task_id=task_id,
+                    state="failed",
+                    try_number=try_number,
+                    note=_text(row.get("note")),
+                    error=self._last_error(run_path, task_id, try_number),
+                )
+            )
+        return tuple(failed[:TASKS_LIMIT])
+
+    def _last_error(self, run_path: str, task_id: str, try_number: int | None) -> str | None:
+        """The exception line of the task's log (`BadInput: the landed file lacks …`): best
+        effort, bounded (the last LOG_TAIL characters), one printable line."""
+        if not try_number:
+            return None
+        path = f"{run_path}/taskInstances/{quote(task_id, safe='')}/logs/{try_number}"
+        try:
+            answer = self._call("GET", path + "?full_content=false", "read a task log")
+        except (TransientError, PermanentError):
+            return None
+        if answer.status != 200:
+            return None
+        return last_error_line(answer)
+
     def _existing(self, dag_id: str, run_id: str, conf: Mapping[str, object]) -> DagRun:
         path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}"
         answer = self._call("GET", path, "read a run")
@@ -223,4 +291,52 @@ class AirflowDagTrigger:
             state=str(run.get("state", "")),
             conf=conf if isinstance(conf, dict) else {},
             created=created,
+            end_date=_time(run.get("end_date")),
+            note=_text(run.get("note")),
         )
+
+
+def _text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return one_line(value, 500) or None
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# `SomeError: message` or `pkg.mod.BadInput: message`, as a traceback's last line says it (the
+# DAGs in dags/ raise BadInput and BadConf, whose names end in neither Error nor Exception).
+EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Input|Conf)\w*: \S")
+
+
+def last_error_line(answer: Answer) -> str | None:
+    """The last exception line in a task log answer: Airflow 3 gives structured records
+    (`content`: a list of {event, ...}), Airflow 2 text (`content`: a string)."""
+    parsed: Any = answer.json()
+    content = parsed.get("content") if isinstance(parsed, dict) else None
+    if content is None:
+        content = answer.body[-LOG_TAIL:].decode(errors="replace")
+    lines: list[str] = []
+    if isinstance(content, list):
+        for record in content[-LOG_RECORDS:]:
+            if isinstance(record, dict):
+                lines.extend(str(record.get("event", "")).splitlines())
+                for frame in record.get("error_detail") or []:
+                    if isinstance(frame, dict) and frame.get("exc_type"):
+                        lines.append(f"{frame.get('exc_type')}: {frame.get('exc_value', '')}")
+            else:
+                lines.extend(str(record).splitlines())
+    else:
+        lines = str(content)[-LOG_TAIL:].replace("\\n", "\n").splitlines()
+    for line in reversed(lines):
+        if EXCEPTION_LINE.match(line):
+            return one_line(line.strip(), 500)
+    return None

@@ -2,7 +2,7 @@
 
 Documents: `{prefix}models/{model}` {etag (the state's version counter), state}, `{prefix}decisions/{key}` {key, subject,
 kind, decided_at, outcome}, `{prefix}leases/{subject}` {holder, expires_at}, `{prefix}pending/{key}` {key, next_attempt,
-record}; state, record and outcome are
+record}, `{prefix}runs/{key}` {key, next_check (null once final), triggered_at, record}; state, record and outcome are
 the codec's JSON text, so they round-trip exactly (no Firestore type coercion).
 
 Compare-and-set is optimistic: read, then one atomic batch whose writes carry preconditions
@@ -29,6 +29,7 @@ from interlock.core.codec import decode, encode
 from interlock.core.errors import InterlockError, TransientError
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
+from interlock.core.runs import WatchedRun
 from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
@@ -225,6 +226,59 @@ class FirestoreLedger:
             self._doc("pending", key).delete(timeout=TIMEOUT_S)
         except Exception as exc:
             raise _translate(exc, f"unpark {key!r}") from exc
+
+    def watch(self, run: WatchedRun) -> None:
+        from google.api_core import exceptions as gex
+
+        try:
+            self._doc("runs", run.key).create(self._run(run), timeout=TIMEOUT_S)
+        except gex.AlreadyExists:
+            return  # kept already: a redelivery's trigger must not reopen the watch
+        except Exception as exc:
+            raise _translate(exc, f"watch run {run.key!r}") from exc
+
+    def update_run(self, run: WatchedRun) -> None:
+        try:
+            self._doc("runs", run.key).set(self._run(run), timeout=TIMEOUT_S)
+        except Exception as exc:
+            raise _translate(exc, f"update run {run.key!r}") from exc
+
+    def watched_run(self, key: str) -> WatchedRun | None:
+        return self._read("runs", key, "record", WatchedRun)
+
+    def watched(self, due: datetime, limit: int = 50) -> list[WatchedRun]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        # A final run's next_check is null: a range filter on timestamps never matches it.
+        query = self._db().collection(self.prefix + "runs")
+        query = query.where(filter=FieldFilter("next_check", "<=", due))
+        query = query.order_by("next_check").limit(limit)
+        found = [decode(WatchedRun, json.loads(d.get("record"))) for d in self._stream(query)]
+        return sorted(found, key=lambda r: (r.next_check, r.key))
+
+    def runs(self, limit: int = 50) -> list[WatchedRun]:
+        from google.cloud import firestore
+
+        query = self._db().collection(self.prefix + "runs")
+        query = query.order_by("triggered_at", direction=firestore.Query.DESCENDING).limit(limit)
+        found = [decode(WatchedRun, json.loads(d.get("record"))) for d in self._stream(query)]
+        return sorted(found, key=lambda r: (r.triggered_at, r.key), reverse=True)
+
+    @staticmethod
+    def _stream(query: Any) -> list[Any]:
+        try:
+            return list(query.stream(timeout=TIMEOUT_S))
+        except Exception as exc:
+            raise _translate(exc, "list runs") from exc
+
+    @staticmethod
+    def _run(run: WatchedRun) -> dict[str, Any]:
+        return {
+            "key": run.key,
+            "next_check": None if run.final else run.next_check,
+            "triggered_at": run.triggered_at,
+            "record": _dump(run),
+        }
 
     @staticmethod
     def _decision(key: str, outcome: Outcome) -> dict[str, Any]:

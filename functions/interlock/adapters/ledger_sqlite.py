@@ -20,6 +20,7 @@ from interlock.core.codec import decode, encode
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
+from interlock.core.runs import WatchedRun
 from interlock.core.state import ModelState
 from interlock.ports import Conflict, Snapshot
 
@@ -47,6 +48,14 @@ CREATE TABLE IF NOT EXISTS pending (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pending_by_next ON pending (next_us, key);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    next_us INTEGER,
+    triggered_us INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_next ON runs (next_us, key);
+CREATE INDEX IF NOT EXISTS runs_by_trigger ON runs (triggered_us DESC, key DESC);
 CREATE TABLE IF NOT EXISTS leases (
     subject TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -198,9 +207,52 @@ class SqliteLedger:
         with self._write() as db:
             db.execute("DELETE FROM pending WHERE key = ?", (key,))
 
+    def watch(self, run: WatchedRun) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (key, next_us, triggered_us, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                _run_row(run),
+            )
+
+    def update_run(self, run: WatchedRun) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (key, next_us, triggered_us, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET next_us = excluded.next_us, "
+                "triggered_us = excluded.triggered_us, record = excluded.record",
+                _run_row(run),
+            )
+
+    def watched_run(self, key: str) -> WatchedRun | None:
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM runs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else decode(WatchedRun, json.loads(row[0]))
+
+    def watched(self, due: datetime, limit: int = 50) -> list[WatchedRun]:
+        # A final run's next_us is NULL: no comparison matches it.
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT record FROM runs WHERE next_us <= ? ORDER BY next_us, key LIMIT ?",
+                (micros(due), limit),
+            ).fetchall()
+        return [decode(WatchedRun, json.loads(r[0])) for r in rows]
+
+    def runs(self, limit: int = 50) -> list[WatchedRun]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT record FROM runs ORDER BY triggered_us DESC, key DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [decode(WatchedRun, json.loads(r[0])) for r in rows]
+
     @staticmethod
     def _insert_decision(db: sqlite3.Connection, key: str, outcome: Outcome) -> None:
         db.execute(
             "INSERT INTO decisions (key, subject, decided_us, outcome) VALUES (?, ?, ?, ?)",
             (key, outcome.subject, micros(outcome.decided_at), _dump(outcome)),
         )
+
+
+def _run_row(run: WatchedRun) -> tuple[object, ...]:
+    next_us = None if run.final else micros(run.next_check)
+    return (run.key, next_us, micros(run.triggered_at), _dump(run))

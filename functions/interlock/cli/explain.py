@@ -84,6 +84,11 @@ def explain_command(args: Any) -> int:
         print(f"{'effects' if i == 1 else '':<9} {i}. {effect.describe()}")
     if not decision.effects:
         print("effects   none")
+    if getattr(args, "ledger", None):
+        from interlock.cli.status import _ledger
+        from interlock.cli.status_runs import print_runs_of
+
+        print_runs_of(_ledger(args.ledger, args.project), decision.effects)
     if model is not None:
         steps = policy.model(model).canary.steps
         print(f"state     {summary(state, steps)}")

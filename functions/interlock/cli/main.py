@@ -68,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="model state JSON (as `status --json` or the ledger stores it)")
     p.add_argument("--now", help="decide as of this RFC 3339 time (default: now)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--ledger", help="also show how the runs it triggered ended (firestore | sqlite:PATH)"
+    )
+    p.add_argument("--project", help="Google Cloud project of the Firestore ledger")
 
     p = sub.add_parser("policy", help="policy tools")
     psub = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")

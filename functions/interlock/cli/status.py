@@ -14,7 +14,8 @@ def _ledger(spec: str, project_arg: str | None) -> Any:
     from interlock.bootstrap import ledger_from
 
     try:
-        return ledger_from(spec, project(project_arg), os.environ)
+        # Only Firestore lives in a project: a SQLite ledger needs none.
+        return ledger_from(spec, project(project_arg) if spec == "firestore" else "", os.environ)
     except PermanentError:
         fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
 
@@ -35,6 +36,10 @@ def status_command(args: Any) -> int:
         if state.cooldown_until:
             print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
     _print_pending(ledger, policy, args.model, args.limit)
+    if not args.model:
+        from interlock.cli.status_runs import print_pipelines
+
+        print_pipelines(ledger, policy, args.limit)
     print()
     for outcome in ledger.outcomes(args.model, limit=args.limit):
         manual = " manual" if outcome.manual else ""

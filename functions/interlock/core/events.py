@@ -158,6 +158,8 @@ OutcomeKind = Literal[
     "expired",
     "dead_lettered",
     "pending",
+    "run_succeeded",
+    "run_failed",
 ]
 
 
@@ -201,6 +203,8 @@ OUTCOME_TYPES: dict[str, str] = {
     "rolled_back": PREFIX + "model.rolled_back.v1",
     "dead_lettered": PREFIX + "event.dead_lettered.v1",
     "pending": PREFIX + "event.pending.v1",
+    "run_succeeded": PREFIX + "pipeline.run_succeeded.v1",
+    "run_failed": PREFIX + "pipeline.run_failed.v1",
 }
 DECISION_RECORDED = PREFIX + "decision.recorded.v1"
 

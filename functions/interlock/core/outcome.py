@@ -7,17 +7,19 @@ passes its own schema and a redelivery of the same event can always be acknowled
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from interlock.core.codec import format_time
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
-from interlock.core.events import Outcome
+from interlock.core.events import Outcome, OutcomeKind
+from interlock.core.expiry import human
 from interlock.core.inbound import Inbound
 from interlock.core.keys import decision_id
 from interlock.core.kinds import model_of, request_fields
 from interlock.core.pending import Pending
 from interlock.core.policy import PendingPolicy
+from interlock.core.runs import FailedTask, WatchedRun
 from interlock.core.text import one_line
 
 REASON_LIMIT = 2048
@@ -91,6 +93,69 @@ def pending_outcome(pending: Pending, policy: PendingPolicy, now: datetime) -> O
             f"next attempt at {format_time(pending.next_attempt)}; "
             f"gives up at {format_time(until)}",
         ),
+        effects=(),
+        decided_at=now,
+    )
+
+
+def run_ended_outcome(
+    run: WatchedRun,
+    state: str,
+    failed: tuple[FailedTask, ...],
+    end: datetime | None,
+    now: datetime,
+) -> Outcome:
+    """`run_succeeded` or `run_failed`: how a run interlock started ended, as Airflow says.
+
+    The first reason says which run, for which object; a failed run's next reasons name each
+    failed task and its error (the reason `status` shows).
+    """
+    finished = end or now
+    took = human(max(finished - run.triggered_at, timedelta(0)))
+    succeeded = state == "success"
+    first = (
+        f"DAG {run.dag_id} run {run.run_id} {'succeeded' if succeeded else 'failed'} for "
+        f"{run.object or run.pipeline} at {format_time(finished)}, {took} after the trigger"
+    )
+    details = () if succeeded else tuple(t.describe() for t in failed)
+    if not succeeded and not details:
+        details = (
+            "Airflow named no failed task (marked failed by hand, or unreadable: see the tick's log)",
+        )
+    return _run_outcome(run, "run_succeeded" if succeeded else "run_failed", (first, *details), now)
+
+
+def run_lost_outcome(run: WatchedRun, detail: str, now: datetime) -> Outcome:
+    """Airflow no longer has the run (deleted, or its database reset): it will never end."""
+    reasons = (
+        f"DAG {run.dag_id} run {run.run_id} for {run.object or run.pipeline} is lost: "
+        "Airflow no longer has it (deleted, or its database was reset); "
+        "trigger the pipeline again to train on the object",
+        detail,
+    )
+    return _run_outcome(run, "run_failed", reasons, now)
+
+
+def run_unwatched_outcome(run: WatchedRun, state: str, limit: timedelta, now: datetime) -> Outcome:
+    """The run is still unfinished past the watch limit: interlock stops watching it."""
+    reasons = (
+        f"DAG {run.dag_id} run {run.run_id} for {run.object or run.pipeline} is still {state} "
+        f"{human(now - run.triggered_at)} after the trigger (watched for at most "
+        f"{human(limit)}, pending.give_up_after or a day): interlock stopped watching it",
+    )
+    return _run_outcome(run, "run_failed", reasons, now)
+
+
+def _run_outcome(
+    run: WatchedRun, kind: OutcomeKind, reasons: tuple[str, ...], now: datetime
+) -> Outcome:
+    return Outcome(
+        decision_id=decision_id(run.key),
+        kind=kind,
+        subject=one_line(run.pipeline, NAME_LIMIT),
+        event_id=one_line(run.event_id, NAME_LIMIT),
+        event_type=one_line(run.event_type, NAME_LIMIT),
+        reasons=tuple(one_line(r, REASON_LIMIT) for r in reasons),
         effects=(),
         decided_at=now,
     )
