@@ -130,7 +130,7 @@ def test_a_window_without_traffic_is_absent_when_nothing_was_served(
     harness: MetricsHarness,
 ) -> None:
     v1, _ = harness.revisions
-    start, end = window_now()
+    start, _end = window_now()
     harness.serve(v1, ok=1)
     earlier = harness.metrics.windows(
         harness.service, [v1], start - timedelta(seconds=3 * PERIOD_S), start, PERIOD_S
@@ -142,7 +142,7 @@ def test_every_window_of_the_interval_is_read_when_they_span_pages(
     harness: MetricsHarness,
 ) -> None:
     v1, v2 = harness.revisions
-    start, end = window_now()
+    _start, end = window_now()
     harness.serve(v1, ok=1, errors=1)
     harness.serve(v2, ok=1, errors=1)
     # Three periods back from `end`: only the newest holds traffic; page size 1 on Monitoring.

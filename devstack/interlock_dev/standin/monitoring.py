@@ -275,7 +275,8 @@ def _page(series: list[dict[str, Any]], q: dict[str, str]) -> dict[str, Any]:
         raise invalid("pageSize and pageToken must come from this API.") from None
     if size < 1 or offset < 0:
         raise invalid("pageSize must be positive.")
-    taken, points = [], 0
+    taken: list[dict[str, Any]] = []
+    points = 0
     for item in series[offset:]:
         if taken and points + len(item["points"]) > size:
             break

@@ -71,7 +71,7 @@ class CloudMonitoringMetrics:
             elif credentials is None:
                 import google.auth
 
-                credentials, _ = google.auth.default(scopes=[SCOPE])  # type: ignore[no-untyped-call]
+                credentials, _ = google.auth.default(scopes=[SCOPE])
             self._client = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
         return self._client
 
@@ -166,13 +166,13 @@ class CloudMonitoringMetrics:
         token = ""
         try:
             for _ in range(MAX_PAGES):
-                query = rest_helpers.flatten_query_params(
+                query = rest_helpers.flatten_query_params(  # type: ignore[no-untyped-call]
                     {**fields, "pageToken": token} if token else fields
                 )
                 query.append(("$alt", "json;enum-encoding=int"))
                 response = self._session().get(url, params=query, timeout=self.timeout_s)
                 if response.status_code >= 400:
-                    raise gexc.from_http_response(response)
+                    raise gexc.from_http_response(response)  # type: ignore[no-untyped-call]
                 page = monitoring_v3.ListTimeSeriesResponse.from_json(response.text)
                 series.extend(page.time_series)
                 token = page.next_page_token
