@@ -132,9 +132,9 @@ def _entry_points() -> set[str]:
 def test_each_function_deploys_with_its_own_service_account_never_the_compute_default():
     found = deploys()
     assert set(found) == _entry_points() == set(topics.SUBSCRIBERS.values())
-    # Six: the four deciding functions, on_dead_letter and on_tick. A seventh must be wired here
-    # on purpose.
-    assert len(found) == 6, sorted(found)
+    # Seven: the four deciding functions, on_alert, on_dead_letter and on_tick. An eighth must
+    # be wired here on purpose.
+    assert len(found) == 7, sorted(found)
     lib = script_env(DEPLOY / "lib.sh")
     created = (DEPLOY / "iam.sh").read_text()
     accounts = {}
@@ -148,7 +148,7 @@ def test_each_function_deploys_with_its_own_service_account_never_the_compute_de
             accounts.setdefault(entry, set()).add(account)
     assert all(len(a) == 1 for a in accounts.values())
     flat = [next(iter(a)) for a in accounts.values()]
-    assert len(set(flat)) == len(flat) == 6, "two functions share a service account"
+    assert len(set(flat)) == len(flat) == 7, "two functions share a service account"
     for name, values in lib.items():
         if name.startswith("SA_") and values[0] in flat:
             assert f'ensure_account "${{{name}}}"' in created, f"iam.sh does not create {name}"
