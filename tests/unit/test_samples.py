@@ -8,10 +8,10 @@ Everything else is a document, parsed as a user keeps it (`parse_document`).
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 import fnmatch
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +160,17 @@ EXPECTED: dict[str, Expect] = {
     "monitoring/incident.open.json": Expect(
         AlertIncident,
         MONITORING_INCIDENT,
-        {"model": "churn", "incident_id": "0.opqiw61fsv7p", "state": "open",
-         "revision": "churn-v7", "observed_value": 0.2, "threshold_value": 0.05,
-         "started_at": datetime(2024, 6, 3, 9, 10, tzinfo=UTC), "ended_at": None},
-    ),  # fmt: skip
+        {
+            "model": "churn",
+            "incident_id": "0.opqiw61fsv7p",
+            "state": "open",
+            "revision": "churn-v7",
+            "observed_value": 0.2,
+            "threshold_value": 0.05,
+            "started_at": datetime(2024, 6, 3, 9, 10, tzinfo=UTC),
+            "ended_at": None,
+        },
+    ),
     "monitoring/incident.closed.json": Expect(
         AlertIncident,
         MONITORING_INCIDENT,

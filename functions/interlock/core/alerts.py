@@ -155,7 +155,9 @@ def decide(p: AlertIncident, state: ModelState, mp: ModelPolicy, now: datetime) 
     why = (_described(p, role),) + ((f"see {one_line(p.url, 300)}",) if p.url else ())
     mode = mp.guard.alerts
     if mode == "advisory":
-        return Decision("needs_human", subject, (*why, "guard.alerts is advisory: a human should look"))
+        return Decision(
+            "needs_human", subject, (*why, "guard.alerts is advisory: a human should look")
+        )
     if state.paused:
         return Decision("held", subject, (*why, f"automation paused ({state.paused_reason})"))
     if mode == "rollback":

@@ -216,9 +216,7 @@ def _from_incident(doc: dict[str, Any], message_id: str, source: str) -> Inbound
     parsed = parse_incident(doc)
     if isinstance(parsed, str):
         return Inbound(message_id, MONITORING_INCIDENT, source, None, None, message_id, parsed)
-    return Inbound(
-        message_id, MONITORING_INCIDENT, source, parsed.started_at, parsed, message_id
-    )
+    return Inbound(message_id, MONITORING_INCIDENT, source, parsed.started_at, parsed, message_id)
 
 
 def _from_gcs_notification(
