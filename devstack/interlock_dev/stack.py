@@ -41,6 +41,7 @@ FUNCTIONS = (
     "on_request",
     "on_dead_letter",
     "on_tick",
+    "on_alert",
 )
 TICK_PERIOD_S = 10.0  # Cloud Scheduler ticks every minute; locally, pending events move sooner
 Progress = Callable[[str], None]
@@ -226,6 +227,7 @@ class LocalStack:
             "INTERLOCK_BUS": self.info.bus,
             "INTERLOCK_VERTEX_ENDPOINT": self.info.standin,
             "INTERLOCK_RUN_ENDPOINT": self.info.standin,
+            "INTERLOCK_MONITORING_ENDPOINT": self.info.standin,
             "INTERLOCK_LEASE_TTL_S": os.environ.get("INTERLOCK_LEASE_TTL_S", "30"),
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip

@@ -57,6 +57,7 @@ def reliability_policy() -> dict[str, Any]:
         model["name"] = name
         model["vertex_model"] = f"projects/{PROJECT}/locations/{REGION}/models/{name}"
         model["service"] = f"projects/{PROJECT}/locations/{REGION}/services/{name}"
+        model.pop("observe", None)  # scenarios push their windows; the observer would add its own
         model["canary"].update(hold_windows=1, min_samples=10)
         model["guard"].update(
             breaches=3, of_windows=4, min_samples=10, cooldown="0s", max_rollbacks=2
