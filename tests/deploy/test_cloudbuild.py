@@ -476,3 +476,22 @@ def test_scripts_are_strict_and_valid_bash(script):
     text = script.read_text()
     assert "set -euo pipefail" in text or "lib.sh" in text
     subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_only_the_ticks_identity_reads_metrics_and_only_as_monitoring_viewer():
+    accounts = function_accounts()
+    readers = {account_of(m) for c, r, m, role in grants() if role.startswith("roles/monitoring.")}
+    assert readers == {accounts["on_tick"]}
+    roles = {role for c, r, m, role in grants() if role.startswith("roles/monitoring.")}
+    assert roles == {"roles/monitoring.viewer"}
+
+
+def test_the_monitoring_notification_agent_publishes_to_the_alerts_topic_only():
+    agent = "serviceAccount:$(monitoring_notification_agent)"
+    held = {(c, r, role) for c, r, m, role in grants() if m == agent}
+    assert held == {
+        ("pubsub topics add-iam-policy-binding", topics.ALERTS, "roles/pubsub.publisher")
+    }
+    assert (
+        "gcp-sa-monitoring-notification.iam.gserviceaccount.com" in (DEPLOY / "lib.sh").read_text()
+    )
