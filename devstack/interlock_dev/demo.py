@@ -4,7 +4,7 @@ trains v2, it canaries to 100 %, its live metrics degrade, interlock rolls back 
 Nobody publishes a live window: a traffic generator sends real prediction requests throughout,
 the stand-in counts what each revision served (and answers Cloud Monitoring's timeSeries.list),
 and the observer (a chore of every tick) turns each closed window into a `model.observed` the
-guard decides. Windows are 2 s long locally (`observe.window`), ticks 1 s apart; the degradation
+guard decides. Windows are 2 s long locally (`observe.window`), ticks 2 s apart; the degradation
 is 20 % errors injected into v2's serving. Every step waits for its evidence (a DAG run, a
 recorded decision, predictions served by the expected version) and the run ends with a summary
 table; exit 0 only if every step happened.
@@ -33,7 +33,7 @@ from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo
 from interlock_dev.traffic import Traffic
 
 STEP_TIMEOUT_S = 150
-TICK_PERIOD_S = 1.0
+TICK_PERIOD_S = 2.0
 # interlock.yaml, observed in windows of seconds (Cloud Run's are minutes, 3 min late).
 OBSERVE = {"source": "cloud_run", "window": "2s", "delay": "1s"}
 MIN_SAMPLES = 5  # per window: the canary's 10 % of the generator's requests is a handful
@@ -55,7 +55,7 @@ def demo_policy(root: Path) -> Path:
 def demo_stack(
     root: Path, progress: Callable[[str], None], airflow_version: str = "3"
 ) -> LocalStack:
-    """The local stack the demo runs on: the demo policy, a tick every second."""
+    """The local stack the demo runs on: the demo policy, a tick every 2 s."""
     return LocalStack(
         root, policy=demo_policy(root), progress=progress, airflow_version=airflow_version,
         tick_period_s=TICK_PERIOD_S,
