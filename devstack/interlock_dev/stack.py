@@ -174,7 +174,9 @@ class LocalStack:
         wait_until(lambda: http_ok(f"{url}/_health"), 20, "Vertex AI / Cloud Run stand-in", proc)
         self.info.standin = url
         self._ensure_service(url)
-        self.progress(f"stand-in   Vertex AI + Cloud Run on {url}  ({time.monotonic() - t0:.1f}s)")
+        self.progress(
+            f"stand-in   Vertex AI + Cloud Run + Monitoring on {url}  ({time.monotonic() - t0:.1f}s)"
+        )
 
     def _ensure_service(self, url: str) -> None:
         """The Cloud Run service exists before any promotion, as it would in a real project."""
