@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The six Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
+# The seven Cloud Functions (gen2), each with its own service account, fed by its Pub/Sub topic
 # through an Eventarc trigger; then the retry and dead-letter policy of each trigger's
 # subscription (on_dead_letter's: retry only, see the end). Idempotent: a deploy of unchanged
 # source converges to the same function, and --set-env-vars / --set-secrets replace (not merge),
@@ -134,7 +134,20 @@ deploy_tick() {
     --set-env-vars="${env_common},${env_airflow}" "${airflow_secrets}"
 }
 
-# Six builds in parallel: each takes minutes, and they share nothing.
+# Cloud Monitoring incidents from the Pub/Sub notification channel (docs/operations.md): an open
+# one on a serving revision may roll back, so on_model_observed's timeout; no warm instance, the
+# observer (on_tick) is the primary signal and an incident is already minutes old.
+deploy_alert() {
+  gcloud functions deploy "${FN_ALERT}" --gen2 --region="${REGION}" --runtime=python311 \
+    --source=functions --entry-point=on_alert \
+    --trigger-topic="${TOPIC_ALERTS}" --trigger-service-account="${SA_TRIGGER}" --retry \
+    --service-account="${SA_ALERT}" --build-service-account="${build_sa}" \
+    --ingress-settings=internal-only --timeout=540s --memory=512Mi --cpu=1 \
+    --min-instances=0 --max-instances=5 \
+    --set-env-vars="${env_common}"
+}
+
+# Seven builds in parallel: each takes minutes, and they share nothing.
 pids=()
 deploy_data_landed & pids+=("$!")
 deploy_model_evaluated & pids+=("$!")
@@ -142,6 +155,7 @@ deploy_model_observed & pids+=("$!")
 deploy_request & pids+=("$!")
 deploy_dead_letter & pids+=("$!")
 deploy_tick & pids+=("$!")
+deploy_alert & pids+=("$!")
 failed=0
 for pid in "${pids[@]}"; do
   wait "${pid}" || failed=1

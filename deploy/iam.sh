@@ -48,6 +48,7 @@ identities() {
   ensure_account "${SA_REQUEST}" "interlock on_request"
   ensure_account "${SA_DEAD_LETTER}" "interlock on_dead_letter"
   ensure_account "${SA_TICK}" "interlock on_tick (re-drives pending events)"
+  ensure_account "${SA_ALERT}" "interlock on_alert (Cloud Monitoring incidents)"
   ensure_account "${SA_TRIGGER}" "interlock Eventarc trigger (invokes the functions)"
   ensure_account "${SA_BUILDER}" "interlock function builds"
 
@@ -81,11 +82,19 @@ identities() {
     --member="serviceAccount:${SA_DEAD_LETTER}" --role=roles/datastore.user
   gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
     --member="serviceAccount:${SA_TICK}" --role=roles/datastore.user
+  gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+    --member="serviceAccount:${SA_ALERT}" --role=roles/datastore.user
+
+  # --- the observer (a chore of on_tick) reads Cloud Run's request metrics: timeSeries.list
+  # needs monitoring.timeSeries.list, which no narrower predefined role holds; project-level,
+  # as Monitoring has no resource-level IAM. Only the tick's identity reads metrics.
+  gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
+    --member="serviceAccount:${SA_TICK}" --role=roles/monitoring.viewer
 
   # --- the deciding functions (and the tick that re-drives them) publish their outcome and their
   # dead letters; topic-level.
   for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" \
-    "${SA_TICK}"; do
+    "${SA_TICK}" "${SA_ALERT}"; do
     gcloud pubsub topics add-iam-policy-binding "${TOPIC_DECISIONS}" >/dev/null \
       --member="serviceAccount:${sa}" --role=roles/pubsub.publisher
     gcloud pubsub topics add-iam-policy-binding "${TOPIC_DEAD_LETTER}" >/dev/null \
@@ -118,9 +127,10 @@ identities() {
       --member="serviceAccount:${SA_TICK}" --role=roles/composer.user
   fi
 
-  # --- Vertex AI aliases and Cloud Run traffic: the three functions that promote or roll back,
-  # and the tick, which re-drives their pending events.
-  for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}"; do
+  # --- Vertex AI aliases and Cloud Run traffic: the functions that promote or roll back (an
+  # alert incident may roll back), and the tick, which re-drives their pending events.
+  for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}" \
+    "${SA_ALERT}"; do
     gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
       --member="serviceAccount:${sa}" --role="${role_alias}"
     gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
@@ -135,7 +145,8 @@ identities() {
       log "WARNING: Cloud Run service ${service} not found in ${REGION}: its bindings are skipped"
       continue
     fi
-    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}"; do
+    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}" \
+      "${SA_ALERT}"; do
       gcloud run services add-iam-policy-binding "${service}" --region="${REGION}" >/dev/null \
         --member="serviceAccount:${sa}" --role="${role_router}"
     done
@@ -145,7 +156,8 @@ identities() {
     fi
     # A new revision (or a traffic change, which rewrites the whole service) runs as the
     # service's runtime identity: acting as it is needed, on that one account only.
-    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}"; do
+    for sa in "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" "${SA_TICK}" \
+      "${SA_ALERT}"; do
       gcloud iam service-accounts add-iam-policy-binding "${runtime_sa}" >/dev/null \
         --member="serviceAccount:${sa}" --role=roles/iam.serviceAccountUser
     done
@@ -156,6 +168,11 @@ identities() {
   gcs_agent="$(gcloud storage service-agent --project="${PROJECT_ID}")"
   gcloud pubsub topics add-iam-policy-binding "${TOPIC_DATA}" >/dev/null \
     --member="serviceAccount:${gcs_agent}" --role=roles/pubsub.publisher
+
+  # --- a Cloud Monitoring Pub/Sub notification channel publishes as Monitoring's notification
+  # service agent: on the alerts topic only.
+  gcloud pubsub topics add-iam-policy-binding "${TOPIC_ALERTS}" >/dev/null \
+    --member="serviceAccount:$(monitoring_notification_agent)" --role=roles/pubsub.publisher
 
   # --- Pub/Sub signs the push requests to the functions with the trigger account's token.
   gcloud iam service-accounts add-iam-policy-binding "${SA_TRIGGER}" >/dev/null \
@@ -170,7 +187,7 @@ identities() {
   local deployer
   deployer="$(deployer_member)"
   for sa in "${SA_DATA_LANDED}" "${SA_MODEL_EVALUATED}" "${SA_MODEL_OBSERVED}" "${SA_REQUEST}" \
-    "${SA_DEAD_LETTER}" "${SA_TICK}" "${SA_TRIGGER}" "${SA_BUILDER}"; do
+    "${SA_DEAD_LETTER}" "${SA_TICK}" "${SA_ALERT}" "${SA_TRIGGER}" "${SA_BUILDER}"; do
     gcloud iam service-accounts add-iam-policy-binding "${sa}" >/dev/null \
       --member="${deployer}" --role=roles/iam.serviceAccountUser
   done

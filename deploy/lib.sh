@@ -23,6 +23,8 @@ TOPIC_REQUESTS="interlock-requests"
 TOPIC_DECISIONS="interlock-decisions"
 TOPIC_DEAD_LETTER="interlock-dead-letter"
 TOPIC_TICKS="interlock-ticks"
+# The Cloud Monitoring Pub/Sub notification channel publishes alert incidents here.
+TOPIC_ALERTS="interlock-alerts"
 # Pull subscription that keeps dead letters for inspection and replay (docs/operations.md).
 SUB_DEAD_LETTER_HOLD="interlock-dead-letter-hold"
 
@@ -35,6 +37,8 @@ SA_REQUEST="interlock-request@${PROJECT_ID}.iam.gserviceaccount.com"
 SA_DEAD_LETTER="interlock-fn-dead-letter@${PROJECT_ID}.iam.gserviceaccount.com"
 # on_tick re-drives pending events of every kind, so it holds what on_request holds.
 SA_TICK="interlock-tick@${PROJECT_ID}.iam.gserviceaccount.com"
+# on_alert acts on alert incidents (a breach, or a rollback): on_model_observed's reach.
+SA_ALERT="interlock-alert@${PROJECT_ID}.iam.gserviceaccount.com"
 # Identity Eventarc uses to invoke the functions (only roles/run.invoker on them).
 SA_TRIGGER="interlock-trigger@${PROJECT_ID}.iam.gserviceaccount.com"
 # Identity Cloud Functions' own build runs as; otherwise it is the default compute account.
@@ -47,11 +51,12 @@ FN_MODEL_OBSERVED="interlock-on-model-observed"
 FN_REQUEST="interlock-on-request"
 FN_DEAD_LETTER="interlock-on-dead-letter"
 FN_TICK="interlock-on-tick"
+FN_ALERT="interlock-on-alert"
 # Cloud Scheduler job that publishes the tick every minute (deploy/scheduler.sh).
 SCHEDULER_JOB="interlock-tick"
 # The functions whose subscriptions dead-letter (to TOPIC_DEAD_LETTER) after MAX_DELIVERY_ATTEMPTS.
-DEAD_LETTERING_FUNCTIONS="${FN_DATA_LANDED} ${FN_MODEL_EVALUATED} ${FN_MODEL_OBSERVED} ${FN_REQUEST}"
-# All six. FN_DEAD_LETTER reads TOPIC_DEAD_LETTER, so its subscription must never dead-letter;
+DEAD_LETTERING_FUNCTIONS="${FN_DATA_LANDED} ${FN_MODEL_EVALUATED} ${FN_MODEL_OBSERVED} ${FN_REQUEST} ${FN_ALERT}"
+# All seven. FN_DEAD_LETTER reads TOPIC_DEAD_LETTER, so its subscription must never dead-letter;
 # FN_TICK's neither: a tick it cannot handle is simply replaced by the next one.
 FUNCTIONS="${DEAD_LETTERING_FUNCTIONS} ${FN_DEAD_LETTER} ${FN_TICK}"
 
@@ -67,6 +72,11 @@ project_number() {
 # The Pub/Sub service agent: dead-letters messages and signs push tokens for Eventarc.
 pubsub_agent() {
   echo "service-$(project_number)@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+# Cloud Monitoring publishes a Pub/Sub notification channel's incidents as this agent.
+monitoring_notification_agent() {
+  echo "service-$(project_number)@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
 }
 
 # "user:" for a person running the scripts, "serviceAccount:" for the Cloud Build identity.

@@ -9,7 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 
 for topic in "${TOPIC_DATA}" "${TOPIC_EVALUATIONS}" "${TOPIC_OBSERVATIONS}" \
-  "${TOPIC_REQUESTS}" "${TOPIC_DECISIONS}" "${TOPIC_DEAD_LETTER}" "${TOPIC_TICKS}"; do
+  "${TOPIC_REQUESTS}" "${TOPIC_DECISIONS}" "${TOPIC_DEAD_LETTER}" "${TOPIC_TICKS}" \
+  "${TOPIC_ALERTS}"; do
   if gcloud pubsub topics describe "${topic}" >/dev/null 2>&1; then
     log "topic ${topic} exists"
   else

@@ -31,6 +31,11 @@ def on_request(cloud_event):
 
 
 @functions_framework.cloud_event
+def on_alert(cloud_event):
+    handle_delivery("on_alert", cloud_event, bootstrap.handler)
+
+
+@functions_framework.cloud_event
 def on_dead_letter(cloud_event):
     handle_dead_letter(cloud_event, bootstrap.handler)
 

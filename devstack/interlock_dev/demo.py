@@ -1,8 +1,13 @@
 """Local stack: the demo scenario — data lands, a DAG trains v1, interlock promotes it, better data
 trains v2, it canaries to 100 %, its live metrics degrade, interlock rolls back to v1.
 
-Every step waits for its evidence (a DAG run, a recorded decision, predictions served by the
-expected version) and the run ends with a summary table; exit 0 only if every step happened.
+Nobody publishes a live window: a traffic generator sends real prediction requests throughout,
+the stand-in counts what each revision served (and answers Cloud Monitoring's timeSeries.list),
+and the observer (a chore of every tick) turns each closed window into a `model.observed` the
+guard decides. Windows are 2 s long locally (`observe.window`), ticks 2 s apart; the degradation
+is 20 % errors injected into v2's serving. Every step waits for its evidence (a DAG run, a
+recorded decision, predictions served by the expected version) and the run ends with a summary
+table; exit 0 only if every step happened.
 """
 
 from __future__ import annotations
@@ -20,11 +25,41 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from interlock.core.events import ModelObserved, Outcome
-from interlock_dev.deliver import land, publish
+import yaml
+
+from interlock.core.events import Outcome
+from interlock_dev.deliver import land
 from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo
+from interlock_dev.traffic import Traffic
 
 STEP_TIMEOUT_S = 150
+TICK_PERIOD_S = 2.0
+# interlock.yaml, observed in windows of seconds (Cloud Run's are minutes, 3 min late).
+OBSERVE = {"source": "cloud_run", "window": "2s", "delay": "1s"}
+MIN_SAMPLES = 5  # per window: the canary's 10 % of the generator's requests is a handful
+
+
+def demo_policy(root: Path) -> Path:
+    """interlock.yaml with the demo's small windows, written under `root`."""
+    doc = yaml.safe_load((REPO / "interlock.yaml").read_text())
+    for model in doc["models"]:
+        model["observe"] = dict(OBSERVE)
+        model["canary"]["min_samples"] = MIN_SAMPLES
+        model["guard"]["min_samples"] = MIN_SAMPLES
+    path = root / "policy" / "interlock.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def demo_stack(
+    root: Path, progress: Callable[[str], None], airflow_version: str = "3"
+) -> LocalStack:
+    """The local stack the demo runs on: the demo policy, a tick every 2 s."""
+    return LocalStack(
+        root, policy=demo_policy(root), progress=progress, airflow_version=airflow_version,
+        tick_period_s=TICK_PERIOD_S,
+    )  # fmt: skip
 
 
 class StepFailed(Exception):
@@ -55,7 +90,7 @@ class Demo:
         self.t = timeline
         self.root = Path(info.root)
         self.seen: set[str] = set()
-        self.minute = 0
+        self.traffic: Traffic | None = None
 
     # -- evidence --------------------------------------------------------------------------
     def outcomes(self) -> list[Outcome]:
@@ -141,36 +176,15 @@ class Demo:
         self.row(f"model.evaluated ({label})", evaluated, since)
         return evaluated
 
-    def observe(self, version: str, healthy: bool, count: int) -> list[Outcome]:
-        """Publish live windows for the revision serving `version`, as monitoring would: one
-        after another, each decided before the next (Pub/Sub may reorder ones sent together)."""
-        from interlock.adapters.ledger_sqlite import SqliteLedger
-        from interlock.core.keys import payload_key
-
-        ledger = SqliteLedger(self.info.ledger.removeprefix("sqlite:"))
-        decided = []
-        for _ in range(count):
-            self.minute += 1
-            end = datetime.now(UTC) - timedelta(seconds=30) + timedelta(milliseconds=self.minute)
-            metrics = (
-                {"error_rate": 0.01, "accuracy": 0.95}
-                if healthy
-                else {"error_rate": 0.2, "accuracy": 0.6}
-            )
-            obs = ModelObserved(
-                model="churn", revision=f"{SERVICE}-v{version}", version=version,
-                window_start=end - timedelta(minutes=1), window_end=end, sample_count=120, metrics=metrics,
-            )  # fmt: skip
-            publish(self.info, obs)
-            key = payload_key(obs)
-            deadline = time.monotonic() + STEP_TIMEOUT_S
-            while (outcome := ledger.get(key)) is None:
-                if time.monotonic() > deadline:
-                    raise StepFailed(f"no decision for the window ending {end:%H:%M:%S}")
-                time.sleep(0.2)
-            self.seen.add(outcome.decision_id)
-            decided.append(outcome)
-        return decided
+    def serving_fault(self, revision: str, error_rate: float) -> None:
+        """What the revision's container does to its requests (the stand-in's serving fault)."""
+        body = json.dumps({"revision": revision, "error_rate": error_rate}).encode()
+        request = urllib.request.Request(  # noqa: S310 (loopback)
+            f"{self.info.standin}/_faults", data=body, method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
 
     def row(self, event: str, outcome: Outcome, since: datetime) -> None:
         latency = (outcome.decided_at - since).total_seconds()
@@ -184,19 +198,16 @@ class Demo:
         reason = outcome.reasons[0 if outcome.kind == "rejected" else -1] if outcome.reasons else ""
         self.t.say(f"  → {outcome.kind}: {reason}")
 
-    def step_observe(
-        self, version: str, healthy: bool, count: int, kind: str, label: str
-    ) -> Outcome:
+    def step_observe(self, kind: str, label: str) -> Outcome:
+        """Wait for the observer's window that decides `kind`: nobody publishes one by hand."""
         since = datetime.now(UTC) - timedelta(seconds=1)
-        state = "healthy" if healthy else "degraded"
-        self.t.say(f"live metrics: {count} {state} window(s) for v{version}")
-        last = self.observe(version, healthy, count)[-1]
-        if last.kind != kind:
-            raise StepFailed(
-                f"expected {kind} after the last window, got {last.kind}: {last.reasons}"
-            )
-        self.row(label, last, since)
-        return last
+        outcome = self.wait_outcome(
+            f"observed {kind}",
+            lambda o: o.event_id.startswith("observe:") and o.kind == kind,
+            since,
+        )
+        self.row(label, outcome, since)
+        return outcome
 
     # -- the scenario ----------------------------------------------------------------------
     def run(self) -> None:
@@ -206,16 +217,31 @@ class Demo:
         if v1.kind != "promoted":
             raise StepFailed(f"v1 should be promoted, was {v1.kind}: {v1.reasons}")
         self.expect_served({"v1": 100})
+        self.traffic = Traffic(self.info.service_url()).start()
+        self.t.say("traffic: real prediction requests, ~60/s, until the end")
         v2 = self.land_and_train(day2, "v2")
         if v2.kind != "promoted":
             raise StepFailed(f"v2 should start its canary, was {v2.kind}: {v2.reasons}")
         self.expect_served({"v1": 90, "v2": 10})
-        self.step_observe("2", True, 2, "advanced", "model.observed v2 x2 healthy")
+        self.t.say("observer: v2's windows, read from what it served")
+        self.step_observe("advanced", "observed: v2 healthy windows")
         self.expect_served({"v1": 50, "v2": 50})
-        self.step_observe("2", True, 2, "promoted", "model.observed v2 x2 healthy")
+        self.step_observe("promoted", "observed: v2 healthy windows")
         self.expect_served({"v2": 100})
-        self.step_observe("2", False, 3, "rolled_back", "model.observed v2 x3 degraded")
+        self.serving_fault(f"{SERVICE}-v2", 0.2)
+        self.t.say("fault: v2's container answers 20 % of its requests with 500")
+        try:
+            self.step_observe("rolled_back", "observed: v2 20 % errors")
+        finally:
+            self.serving_fault(f"{SERVICE}-v2", 0.0)
         self.expect_served({"v1": 100})
+        self.traffic.stop()
+        served = ", ".join(f"{k}: {n}" for k, n in sorted(self.traffic.served.items()))
+        self.t.say(f"traffic served {served}")
+
+    def stop(self) -> None:
+        if self.traffic is not None:
+            self.traffic.stop()
 
 
 def summary(rows: list[Row]) -> str:
@@ -235,12 +261,12 @@ def run_demo(root: str, airflow_version: str = "3") -> int:
     shutil.rmtree(base, ignore_errors=True)  # each demo starts from nothing
     timeline = Timeline()
     timeline.say(f"interlock demo: everything under {base} (logs in {base}/logs)")
-    stack = LocalStack(
-        base, progress=lambda line: timeline.say(line), airflow_version=airflow_version
-    )
+    stack = demo_stack(base, lambda line: timeline.say(line), airflow_version)
+    demo: Demo | None = None
     try:
         info = stack.start()
-        Demo(stack, info, timeline).run()
+        demo = Demo(stack, info, timeline)
+        demo.run()
     except StepFailed as err:
         timeline.say(f"FAILED: {err}")
         print(summary(timeline.rows))
@@ -250,6 +276,8 @@ def run_demo(root: str, airflow_version: str = "3") -> int:
         timeline.say("interrupted")
         return 130
     finally:
+        if demo is not None:
+            demo.stop()
         stack.stop()
     print()
     print(summary(timeline.rows))

@@ -41,6 +41,7 @@ FUNCTIONS = (
     "on_request",
     "on_dead_letter",
     "on_tick",
+    "on_alert",
 )
 TICK_PERIOD_S = 10.0  # Cloud Scheduler ticks every minute; locally, pending events move sooner
 Progress = Callable[[str], None]
@@ -173,7 +174,9 @@ class LocalStack:
         wait_until(lambda: http_ok(f"{url}/_health"), 20, "Vertex AI / Cloud Run stand-in", proc)
         self.info.standin = url
         self._ensure_service(url)
-        self.progress(f"stand-in   Vertex AI + Cloud Run on {url}  ({time.monotonic() - t0:.1f}s)")
+        self.progress(
+            f"stand-in   Vertex AI + Cloud Run + Monitoring on {url}  ({time.monotonic() - t0:.1f}s)"
+        )
 
     def _ensure_service(self, url: str) -> None:
         """The Cloud Run service exists before any promotion, as it would in a real project."""
@@ -226,6 +229,7 @@ class LocalStack:
             "INTERLOCK_BUS": self.info.bus,
             "INTERLOCK_VERTEX_ENDPOINT": self.info.standin,
             "INTERLOCK_RUN_ENDPOINT": self.info.standin,
+            "INTERLOCK_MONITORING_ENDPOINT": self.info.standin,
             "INTERLOCK_LEASE_TTL_S": os.environ.get("INTERLOCK_LEASE_TTL_S", "30"),
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip

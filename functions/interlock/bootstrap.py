@@ -17,7 +17,8 @@ Environment (all optional except where the path needs it):
   INTERLOCK_AIRFLOW_API       auto (default: probe v2, then v1), v1 (Airflow 2) or v2 (Airflow 3)
   AIRFLOW_USERNAME + AIRFLOW_PASSWORD | AIRFLOW_PASSWORD_FILE  password login (JWT on Airflow 3,
                               basic auth on Airflow 2); none → Google auth (Cloud Composer)
-  INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT  override endpoints (the local stand-in)
+  INTERLOCK_VERTEX_ENDPOINT / INTERLOCK_RUN_ENDPOINT / INTERLOCK_MONITORING_ENDPOINT
+                              override endpoints (the local stand-in)
   INTERLOCK_LEASE_TTL_S       per-model lease (default 540 s: a function's longest run)
   INTERLOCK_LEASE_WAIT_S      how long to wait for a busy model before asking for redelivery (20 s)
   INTERLOCK_RETRY_BUDGET_S    in-process retries of a transient failure before the event is parked (60 s)
@@ -38,7 +39,15 @@ from interlock.adapters.policy_yaml import read_policy
 from interlock.apply import RETRY_BUDGET_S
 from interlock.core.errors import PermanentError
 from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Topics
-from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, Ports, TrafficRouter
+from interlock.ports import (
+    DagTrigger,
+    EventBus,
+    Ledger,
+    ModelRegistry,
+    Ports,
+    RevisionMetrics,
+    TrafficRouter,
+)
 from interlock.tick import ITEM_BUDGET_S, TICK_BUDGET_S, Ticker, standard_chores
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "interlock.yaml"
@@ -102,6 +111,11 @@ def build(env: Mapping[str, str]) -> Handler:
 
         return CloudRunTrafficRouter(region, project, endpoint=env.get("INTERLOCK_RUN_ENDPOINT"))
 
+    def metrics() -> RevisionMetrics:
+        from interlock.adapters.monitoring import CloudMonitoringMetrics
+
+        return CloudMonitoringMetrics(endpoint=env.get("INTERLOCK_MONITORING_ENDPOINT"))
+
     names = Topics(
         decisions=topics.path(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
         dead_letter=topics.path(
@@ -109,7 +123,9 @@ def build(env: Mapping[str, str]) -> Handler:
         ),
     )
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
-    ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
+    ports = Ports(
+        ledger=ledger, bus=bus, dags=dags, registry=registry, router=router, metrics=metrics
+    )
     lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
     lease_wait_s = float(env.get("INTERLOCK_LEASE_WAIT_S", LEASE_WAIT_S))
     retry_budget_s = float(env.get("INTERLOCK_RETRY_BUDGET_S", RETRY_BUDGET_S))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from interlock.core.binding import envelope_attributes, is_own_dead_letter, original_message
 from interlock.core.errors import PermanentError, TransientError
-from interlock.core.events import Outcome
+from interlock.core.events import AlertIncident, Outcome
 from interlock.core.inbound import Inbound, parse_cloudevent
 from interlock.core.keys import idempotency_key, invalid_key
 from interlock.core.kinds import accepted_by
@@ -23,6 +24,7 @@ def handle_delivery(function: str, cloud_event: Any, get_handler: Callable[[], H
     event = _accepted(function, cloud_event, handler)
     if isinstance(event, Outcome):
         return event
+    event = _ours(event, handler)
     original = original_message(dict(cloud_event.get_attributes()), cloud_event.data)
     try:
         return handler.handle(event, original)
@@ -63,6 +65,16 @@ def _accepted(function: str, cloud_event: Any, handler: Handler) -> Inbound | Ou
         return handler.dead_letter(
             event_id, str(attributes.get("type", "unknown")), key, err, original
         )
+    return event
+
+
+def _ours(event: Inbound, handler: Handler) -> Inbound:
+    """An alert incident labelled for a model the policy does not have is someone else's:
+    acked and recorded as ignored (a shared notification channel is normal), never dead-lettered."""
+    p = event.payload
+    if isinstance(p, AlertIncident) and p.model not in {m.name for m in handler.policy.models}:
+        why = f"incident {p.incident_id} is for model {p.model!r}, not in the policy"
+        return dataclasses.replace(event, payload=None, ignored=why)
     return event
 
 

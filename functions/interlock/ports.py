@@ -19,6 +19,7 @@ from interlock.core.binding import Message
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
+from interlock.core.observe import RevisionWindow
 from interlock.core.pending import Pending
 from interlock.core.runs import FailedTask, WatchedRun
 from interlock.core.state import ModelState
@@ -119,6 +120,28 @@ class EventBus(Protocol):
         ...
 
 
+class RevisionMetrics(Protocol):
+    """Cloud Run's request metrics per revision (Cloud Monitoring), for the observer."""
+
+    def windows(
+        self,
+        service: str,
+        revisions: Sequence[str],
+        start: datetime,
+        end: datetime,
+        period_s: int,
+    ) -> list[RevisionWindow]:
+        """What each of `revisions` of `service` (a full name) served, in the windows of
+        `period_s` that tile [start, end) back from `end`. A window without traffic is absent."""
+        ...
+
+
+def _no_metrics() -> RevisionMetrics:
+    from interlock.core.errors import PermanentError
+
+    raise PermanentError("metrics", "this runner has no metrics adapter")
+
+
 class Conflict(TransientError):
     """A compare-and-set lost to a concurrent writer: transient, the delivery is retried."""
 
@@ -206,9 +229,11 @@ class Ports:
         dags: Callable[[], DagTrigger],
         registry: Callable[[], ModelRegistry],
         router: Callable[[], TrafficRouter],
+        metrics: Callable[[], RevisionMetrics] = _no_metrics,
     ) -> None:
         self._ledger, self._bus, self._dags = ledger, bus, dags
         self._registry, self._router = registry, router
+        self._metrics = metrics
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -229,3 +254,7 @@ class Ports:
     @cached_property
     def router(self) -> TrafficRouter:
         return self._router()
+
+    @cached_property
+    def metrics(self) -> RevisionMetrics:
+        return self._metrics()

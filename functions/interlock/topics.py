@@ -11,6 +11,7 @@ REQUESTS = "interlock-requests"
 DECISIONS = "interlock-decisions"
 DEAD_LETTER = "interlock-dead-letter"
 TICKS = "interlock-ticks"  # Cloud Scheduler publishes a tick here every minute
+ALERTS = "interlock-alerts"  # a Cloud Monitoring Pub/Sub notification channel publishes here
 
 # topic → the function its push subscription (or Eventarc trigger) delivers to.
 SUBSCRIBERS = {
@@ -19,9 +20,10 @@ SUBSCRIBERS = {
     OBSERVATIONS: "on_model_observed",
     REQUESTS: "on_request",
     TICKS: "on_tick",  # re-drives pending events
+    ALERTS: "on_alert",  # Cloud Monitoring incidents (schema 1.2)
     DEAD_LETTER: "on_dead_letter",  # records what Pub/Sub gave up on; never dead-lettered itself
 }
-ALL = (DATA, EVALUATIONS, OBSERVATIONS, REQUESTS, TICKS, DECISIONS, DEAD_LETTER)
+ALL = (DATA, EVALUATIONS, OBSERVATIONS, REQUESTS, TICKS, ALERTS, DECISIONS, DEAD_LETTER)
 
 
 _BY_FUNCTION = {function: topic for topic, function in SUBSCRIBERS.items()}

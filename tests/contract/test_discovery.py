@@ -114,3 +114,39 @@ def test_request_breaking_the_schema_is_refused_and_recorded_when_sent_to_the_st
     assert "bogusField: unknown field" in body["error"]["message"]
     recorded = standin_server.state()["schema_violations"][seen:]
     assert len(recorded) == 1 and "run.projects.locations.services.patch" in recorded[0]
+
+
+def test_monitoring_v3_document_checks_time_series_replies(discovery: Discovery) -> None:
+    from interlock_dev.standin.monitoring import distribution
+
+    assert discovery.docs["monitoring"]["version"] == "v3"
+    point = {
+        "interval": {"startTime": "2026-12-01T10:00:00Z", "endTime": "2026-12-01T10:05:00Z"},
+        "value": {"distributionValue": distribution([3.0, 12.5, 80.0])},
+    }
+    good = {"timeSeries": [{"metricKind": "DELTA", "valueType": "DISTRIBUTION", "points": [point]}]}
+    assert discovery.check_response("monitoring.projects.timeSeries.list", good) == []
+    bad = {"timeSeries": [{"metricKind": "DELTAS",
+                           "points": [{"value": {"distributionValue": {"bucketCounts": "3"}}}]}]}  # fmt: skip
+    problems = discovery.check_response("monitoring.projects.timeSeries.list", bad)
+    assert any("is not one of" in p for p in problems)
+    assert any("expected an array" in p for p in problems), problems
+
+
+def test_monitoring_list_takes_the_query_parameters_the_adapter_sends(discovery: Discovery) -> None:
+    query = {
+        "filter": 'metric.type = "run.googleapis.com/request_count"',
+        "interval.startTime": "2026-12-01T10:00:00Z",
+        "interval.endTime": "2026-12-01T10:05:00Z",
+        "aggregation.alignmentPeriod": "300s",
+        "aggregation.perSeriesAligner": "1",
+        "aggregation.crossSeriesReducer": "2",
+        "aggregation.groupByFields": "resource.labels.revision_name",
+        "view": "1",
+        "pageSize": "1000",
+        "pageToken": "2",
+        "$alt": "json;enum-encoding=int",
+    }
+    method = "monitoring.projects.timeSeries.list"
+    assert discovery.check_request(method, query, {}, True) == []
+    assert discovery.check_request(method, {"aggregation.period": "5m"}, {}, True) != []

@@ -132,9 +132,9 @@ def _entry_points() -> set[str]:
 def test_each_function_deploys_with_its_own_service_account_never_the_compute_default():
     found = deploys()
     assert set(found) == _entry_points() == set(topics.SUBSCRIBERS.values())
-    # Six: the four deciding functions, on_dead_letter and on_tick. A seventh must be wired here
-    # on purpose.
-    assert len(found) == 6, sorted(found)
+    # Seven: the four deciding functions, on_alert, on_dead_letter and on_tick. An eighth must
+    # be wired here on purpose.
+    assert len(found) == 7, sorted(found)
     lib = script_env(DEPLOY / "lib.sh")
     created = (DEPLOY / "iam.sh").read_text()
     accounts = {}
@@ -148,7 +148,7 @@ def test_each_function_deploys_with_its_own_service_account_never_the_compute_de
             accounts.setdefault(entry, set()).add(account)
     assert all(len(a) == 1 for a in accounts.values())
     flat = [next(iter(a)) for a in accounts.values()]
-    assert len(set(flat)) == len(flat) == 6, "two functions share a service account"
+    assert len(set(flat)) == len(flat) == 7, "two functions share a service account"
     for name, values in lib.items():
         if name.startswith("SA_") and values[0] in flat:
             assert f'ensure_account "${{{name}}}"' in created, f"iam.sh does not create {name}"
@@ -476,3 +476,22 @@ def test_scripts_are_strict_and_valid_bash(script):
     text = script.read_text()
     assert "set -euo pipefail" in text or "lib.sh" in text
     subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_only_the_ticks_identity_reads_metrics_and_only_as_monitoring_viewer():
+    accounts = function_accounts()
+    readers = {account_of(m) for c, r, m, role in grants() if role.startswith("roles/monitoring.")}
+    assert readers == {accounts["on_tick"]}
+    roles = {role for c, r, m, role in grants() if role.startswith("roles/monitoring.")}
+    assert roles == {"roles/monitoring.viewer"}
+
+
+def test_the_monitoring_notification_agent_publishes_to_the_alerts_topic_only():
+    agent = "serviceAccount:$(monitoring_notification_agent)"
+    held = {(c, r, role) for c, r, m, role in grants() if m == agent}
+    assert held == {
+        ("pubsub topics add-iam-policy-binding", topics.ALERTS, "roles/pubsub.publisher")
+    }
+    assert (
+        "gcp-sa-monitoring-notification.iam.gserviceaccount.com" in (DEPLOY / "lib.sh").read_text()
+    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from interlock_dev.demo import Demo, Timeline
-from interlock_dev.stack import LocalStack
+from interlock_dev.demo import Demo, Timeline, demo_stack
 
 from .leftovers import processes_under
 
@@ -15,11 +14,15 @@ from .leftovers import processes_under
 def test_whole_loop_promotes_canaries_and_rolls_back_with_predictions_switching(tmp_path, capsys):
     root = tmp_path / "demo"
     timeline = Timeline()
-    stack = LocalStack(root, progress=timeline.say)
+    stack = demo_stack(root, timeline.say)
+    demo = None
     try:
         info = stack.start()
-        Demo(stack, info, timeline).run()  # raises StepFailed naming the step that did not happen
+        demo = Demo(stack, info, timeline)
+        demo.run()  # raises StepFailed naming the step that did not happen
     finally:
+        if demo is not None:
+            demo.stop()
         stack.stop()
     kinds = [row.decision for row in timeline.rows]
     assert kinds == [

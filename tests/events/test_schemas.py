@@ -20,6 +20,7 @@ from interlock.core.events import (
     DECISION_RECORDED,
     GCS_FINALIZED,
     OUTCOME_TYPES,
+    AlertIncident,
     DataLanded,
     Outcome,
 )
@@ -75,7 +76,7 @@ def test_schema_is_valid_draft_2020_12_when_checked_by_the_metaschema(name: str)
 
 def test_schemas_cover_every_payload_type_when_listed() -> None:
     by_class = {entry.cls: entry for entry in contract.SCHEMAS}
-    assert set(by_class) == {*OWN_TYPES.values(), DataLanded, Outcome}
+    assert set(by_class) == {*OWN_TYPES.values(), DataLanded, AlertIncident, Outcome}
     for ce_type, cls in OWN_TYPES.items():
         assert by_class[cls].ce_type == ce_type
     assert by_class[DataLanded].ce_type == GCS_FINALIZED

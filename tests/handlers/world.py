@@ -16,6 +16,7 @@ from tests.builders import NOW, POLICY_DOC, policy
 from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger
 from tests.fakes.ledger import FakeLedger
+from tests.fakes.metrics import FakeRevisionMetrics
 from tests.fakes.registry import FakeModelRegistry
 from tests.fakes.traffic import FakeTrafficRouter
 
@@ -30,6 +31,8 @@ class World:
     dags: FakeDagTrigger = field(default_factory=lambda: FakeDagTrigger({"train_on_arrival"}))
     registry: FakeModelRegistry = field(default_factory=FakeModelRegistry)
     router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)
+    metrics: FakeRevisionMetrics = field(default_factory=FakeRevisionMetrics)
+    observe: dict[str, Any] | None = None  # the model's `observe:` section, when observed
     now: datetime = NOW
     retry_budget_s: float = 0.0
     pending: dict[str, Any] | None = None  # the policy's `pending:` section, when not the default
@@ -46,9 +49,11 @@ class World:
             dags=lambda: self.dags,
             registry=lambda: self.registry,
             router=lambda: self.router,
+            metrics=lambda: self.metrics,
         )
+        chosen = policy(observe=self.observe) if self.observe else policy()
         self.handler = Handler(
-            load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else policy(),
+            load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else chosen,
             ports,
             Topics("decisions", "dead-letter"),
             lambda: self.now,

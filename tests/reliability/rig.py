@@ -57,6 +57,7 @@ def reliability_policy() -> dict[str, Any]:
         model["name"] = name
         model["vertex_model"] = f"projects/{PROJECT}/locations/{REGION}/models/{name}"
         model["service"] = f"projects/{PROJECT}/locations/{REGION}/services/{name}"
+        model.pop("observe", None)  # scenarios push their windows; the observer would add its own
         model["canary"].update(hold_windows=1, min_samples=10)
         model["guard"].update(
             breaches=3, of_windows=4, min_samples=10, cooldown="0s", max_rollbacks=2
@@ -172,7 +173,9 @@ class Rig:
         def upload(model: str, first: bool) -> None:
             body: dict[str, Any] = {"model": {"displayName": model, "artifactUri": f"file:///tmp/{model}",
                                               "containerSpec": {"imageUri": "img:1"}}}  # fmt: skip
-            body.update({"modelId": model} if first else {"parentModel": f"{parent}/models/{model}"})
+            body.update(
+                {"modelId": model} if first else {"parentModel": f"{parent}/models/{model}"}
+            )
             self._standin("POST", f"/v1/{parent}/models:upload", body)
 
         def uploaded(n: int) -> bool:

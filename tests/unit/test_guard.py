@@ -176,3 +176,28 @@ def test_guard_keeps_only_the_last_m_windows_when_history_grows():
         decision = guard(observed(minute=minute), st, mp, NOW)
         st = decision.state or st
     assert len(st.windows["churn-v3"]) == 4
+
+
+def test_observed_window_is_judged_only_on_the_metrics_it_measures_when_observed():
+    from interlock.core.guard import assess
+    from tests.builders import observed as obs_of
+    from tests.builders import policy as policy_of
+
+    mp = policy_of(observe={"window": "1m"}).models[0]
+    verdict, why = assess(obs_of(accuracy=None), mp)
+    assert verdict == "healthy" and why == ["healthy: error_rate <= 0.05"]
+    verdict, why = assess(obs_of(error_rate=None, accuracy=None), mp)
+    assert verdict == "inconclusive"  # no metric at all, though it had traffic
+    assert why == ["the window measures none of the guard's metrics (accuracy, error_rate)"]
+
+
+def test_a_window_without_traffic_is_inconclusive():
+    from interlock.core.guard import assess
+    from tests.builders import observed as obs_of
+    from tests.builders import policy as policy_of
+
+    verdict, why = assess(
+        obs_of(samples=0, error_rate=None, accuracy=None),
+        policy_of(guard={"min_samples": 0}).models[0],
+    )
+    assert (verdict, why) == ("inconclusive", ["no traffic in the window"])

@@ -11,6 +11,7 @@ import base64
 import fnmatch
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import yaml
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
     GCS_FINALIZED,
+    MONITORING_INCIDENT,
+    AlertIncident,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
@@ -153,6 +156,29 @@ EXPECTED: dict[str, Expect] = {
     "emulator-push/gcs-notification.finalize.json": LANDED,
     "structured/storage.object.finalized.json": LANDED,
     "structured/pubsub.model.evaluated.json": EVALUATED,
+    # Cloud Monitoring's Pub/Sub channel: Google's incident JSON (schema 1.2), no ce-* attributes.
+    "monitoring/incident.open.json": Expect(
+        AlertIncident,
+        MONITORING_INCIDENT,
+        {
+            "model": "churn",
+            "incident_id": "0.opqiw61fsv7p",
+            "state": "open",
+            "revision": "churn-v7",
+            "observed_value": 0.2,
+            "threshold_value": 0.05,
+            "started_at": datetime(2024, 6, 3, 9, 10, tzinfo=UTC),
+            "ended_at": None,
+        },
+    ),
+    "monitoring/incident.closed.json": Expect(
+        AlertIncident,
+        MONITORING_INCIDENT,
+        {"state": "closed", "ended_at": datetime(2024, 6, 3, 9, 20, tzinfo=UTC)},
+    ),
+    "monitoring/incident.foreign.json": Expect(
+        None, MONITORING_INCIDENT, ignored="carries no policy_user_labels['interlock-model']"
+    ),
 }
 
 POLICY = load_policy(yaml.safe_load((ROOT / "interlock.yaml").read_text()))
@@ -193,7 +219,8 @@ def test_golden_sample_agrees_with_interlock_yaml_when_it_names_data_or_a_model(
         assert payload.pipeline in pipelines
     elif payload is not None:
         assert isinstance(
-            payload, ModelEvaluated | ModelObserved | PromoteRequested | RollbackRequested
+            payload,
+            ModelEvaluated | ModelObserved | PromoteRequested | RollbackRequested | AlertIncident,
         )
         assert payload.model in models
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from interlock_dev.standin.faults import Faults
+from interlock_dev.standin.monitoring import ServedLog
 from interlock_dev.standin.operations import Operations
 from interlock_dev.standin.store import Store
 
@@ -20,3 +21,5 @@ class StandIn:
     base_url: str = ""
     # Bodies that broke Google's discovery schemas (the schema check), for /_state.
     violations: list[str] = field(default_factory=list)
+    # Every prediction request served, for Cloud Monitoring's time series (monitoring.py).
+    served: ServedLog = field(default_factory=ServedLog)

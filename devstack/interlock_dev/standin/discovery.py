@@ -17,7 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DOCUMENTS = {"run": "run.v2.json", "aiplatform": "aiplatform.v1.json"}
+DOCUMENTS = {
+    "run": "run.v2.json",
+    "aiplatform": "aiplatform.v1.json",
+    "monitoring": "monitoring.v3.json",
+}
 _DURATION = re.compile(r"-?[0-9]+(\.[0-9]{1,9})?s")
 _INT64 = re.compile(r"-?[0-9]+")
 # Sent by the GAPIC REST transport, not a documented parameter.

@@ -8,6 +8,7 @@ conformance`): how a stale etag is answered, `POST /_faults {"stale_etag": "ABOR
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,46 @@ def parse_fault(body: dict[str, Any]) -> Fault:
     )
 
 
+@dataclass
+class ServingFault:
+    """What one revision's container does to the requests it serves: a share of 500s (exactly
+    `error_rate` of them, spread evenly) and added latency. Counted by Cloud Monitoring."""
+
+    revision: str
+    error_rate: float = 0.0
+    latency_s: float = 0.0
+    served: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "error_rate": self.error_rate,
+            "latency_s": self.latency_s,
+        }
+
+    def next_fails(self) -> bool:
+        n, self.served = self.served, self.served + 1
+        return math.floor((n + 1) * self.error_rate) > math.floor(n * self.error_rate)
+
+
+def parse_serving_fault(body: dict[str, Any]) -> ServingFault:
+    """`{"revision": "churn-v2", "error_rate": 0.2, "latency_s": 0.05}`; 0 and 0 lift it."""
+    revision = body.get("revision")
+    if not isinstance(revision, str) or not revision:
+        raise invalid("a serving fault names its revision")
+    unknown = set(body) - {"revision", "error_rate", "latency_s"}
+    if unknown:
+        raise invalid(
+            f"a serving fault takes revision, error_rate, latency_s; not {sorted(unknown)}"
+        )
+    rate, latency = float(body.get("error_rate", 0.0)), float(body.get("latency_s", 0.0))
+    if not 0.0 <= rate <= 1.0:
+        raise invalid("error_rate must be between 0 and 1")
+    if not 0.0 <= latency <= 30.0:
+        raise invalid("latency_s must be between 0 and 30")
+    return ServingFault(revision, rate, latency)
+
+
 STALE_ETAG_REPLIES = ("ABORTED", "FAILED_PRECONDITION")
 
 
@@ -71,6 +112,7 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._serving: dict[str, ServingFault] = {}
         self.fired = 0
         self.stale_etag = "ABORTED"  # AIP-154's choice; Cloud Run's own is unverified
 
@@ -88,11 +130,29 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._serving.clear()
             self.stale_etag = "ABORTED"
 
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [f.describe() for f in self._faults]
+            return [f.describe() for f in self._faults] + [
+                s.describe() for s in self._serving.values()
+            ]
+
+    def set_serving(self, fault: ServingFault) -> None:
+        with self._lock:
+            if fault.error_rate or fault.latency_s:
+                self._serving[fault.revision] = fault
+            else:
+                self._serving.pop(fault.revision, None)
+
+    def for_serving(self, revision: str) -> tuple[bool, float]:
+        """(answer this request with a 500?, seconds to add) for a request `revision` serves."""
+        with self._lock:
+            fault = self._serving.get(revision)
+            if fault is None:
+                return False, 0.0
+            return fault.next_fails(), fault.latency_s
 
     def _take(self, request_line: str, kind: str) -> Fault | None:
         with self._lock:

@@ -8,6 +8,9 @@ Cloud Run's tag URLs do. The revision's model comes from its `AIP_STORAGE_URI` e
 sets it from the version's artifactUri): a `file://` directory holding `model.json`, the JSON
 linear model written by dags/interlock_dag/trainer.py — read as data, never unpickled or executed.
 A revision whose artifact cannot be loaded answers 503, so a bad rollout is visible from outside.
+Every request a revision serves is recorded (status, latency) for Cloud Monitoring's time series
+(monitoring.py); a serving fault (`POST /_faults {"revision", "error_rate", "latency_s"}`) makes
+that revision's container answer a share of them with 500 and/or slower.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import math
 import random
 import re
 import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -27,6 +32,7 @@ from interlock_dev.standin import cloudrun
 from interlock_dev.standin.app import StandIn
 from interlock_dev.standin.cloudrun import RUN_PREFIX
 from interlock_dev.standin.errors import ApiError, invalid, not_found
+from interlock_dev.standin.monitoring import Served as Counted
 
 PATH = re.compile(
     rf"{RUN_PREFIX}(?:(?P<tag>[a-z0-9-]{{1,63}})---)?(?P<service>[a-z][-a-z0-9]{{0,62}})/predict"
@@ -120,6 +126,7 @@ class Served:
     revision: str
     storage_uri: str | None
     version_label: str | None
+    service: str = ""  # full name: projects/P/locations/L/services/S
 
 
 def choose(statuses: list[dict[str, Any]], route_key: str | None, rng: random.Random) -> str | None:
@@ -162,7 +169,33 @@ class Predictor:
         if len(instances) > MAX_INSTANCES:
             raise invalid(f"At most {MAX_INSTANCES} instances per request.")
         served = self._resolve(match["service"], match["tag"], route_key)
+        started = time.monotonic()
+        try:
+            status, reply, headers = self._answer(served, instances)
+        except ApiError as e:
+            self._record(served, e.http, started)
+            raise
+        self._record(served, status, started)
+        return status, reply, headers
+
+    def _record(self, served: Served, status: int, started: float) -> None:
+        _, project, _, location, _, service = served.service.split("/")
+        latency_ms = (time.monotonic() - started) * 1000.0
+        self.app.served.record(
+            Counted(
+                project, location, service, served.revision, status, latency_ms, datetime.now(UTC)
+            )
+        )
+
+    def _answer(self, served: Served, instances: list[Any]) -> Reply:
         headers = {REVISION_HEADER: served.revision}
+        fails, added_s = self.app.faults.for_serving(served.revision)
+        if added_s:
+            time.sleep(added_s)  # the container is slow: the latency is real, and measured
+        if fails:
+            self._count("prediction_errors", served.revision)
+            error = ApiError("INTERNAL", f"revision {served.revision}: injected error").body()
+            return 500, {**error, "revision": served.revision}, headers
         try:
             model = self._model(served.storage_uri)
         except ArtifactError as e:
@@ -203,7 +236,9 @@ class Predictor:
         containers = doc.get("containers") or [{}]
         env = {e.get("name"): e.get("value") for e in containers[0].get("env") or []}
         labels = doc.get("labels") or {}
-        return Served(revision, env.get("AIP_STORAGE_URI"), labels.get(VERSION_LABEL))
+        return Served(
+            revision, env.get("AIP_STORAGE_URI"), labels.get(VERSION_LABEL), service["name"]
+        )
 
     def _service(self, services: list[dict[str, Any]], service_id: str) -> dict[str, Any]:
         preferred = (

@@ -17,6 +17,8 @@ class Request:
     query: dict[str, str]
     body: dict[str, Any]
     params: dict[str, str] = field(default_factory=dict)
+    # Every value of a repeated query parameter (`query` keeps the last), e.g. groupByFields.
+    query_all: dict[str, list[str]] = field(default_factory=dict)
     # The discovery document's method id (e.g. "run.projects.locations.services.patch").
     api_method: str = ""
 

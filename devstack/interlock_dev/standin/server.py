@@ -15,11 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from interlock_dev.standin import cloudrun, predict, run_delete, vertex
+from interlock_dev.standin import cloudrun, monitoring, predict, run_delete, vertex
 from interlock_dev.standin.app import StandIn
 from interlock_dev.standin.discovery import Discovery
 from interlock_dev.standin.errors import ApiError, invalid
-from interlock_dev.standin.faults import Faults, parse_fault, reply_error
+from interlock_dev.standin.faults import Faults, parse_fault, parse_serving_fault, reply_error
 from interlock_dev.standin.operations import Operations
 from interlock_dev.standin.routing import SEG, Request, Router
 from interlock_dev.standin.store import Store
@@ -34,6 +34,7 @@ def build_router(app: StandIn) -> Router:
     vertex.register(router, app)
     cloudrun.register(router, app)
     run_delete.register(router, app)
+    monitoring.register(router, app.served)
     # Vertex names operations under the resource (…/models/M/operations/N), Cloud Run under
     # the location. aiplatform_v1 polls at /ui/{name}: its first matching http rule is /ui/.
     location = rf"projects/{SEG}/locations/{SEG}"
@@ -169,6 +170,8 @@ def make_handler(
                 return status, reply
             run_api = path.startswith("/v2/")
             request = Request(method, path, query, enums_to_names(body) if run_api else body)
+            for key, value in parse_qsl(url.query, keep_blank_values=True):
+                request.query_all.setdefault(key, []).append(value)
             with app.store.transaction() as store:
                 app.operations.finish_due(store)
                 status, reply = router.dispatch(request, before=check_request)
@@ -201,6 +204,8 @@ def make_handler(
                     body = json.loads(raw or b"{}")
                     if "stale_etag" in body:
                         app.faults.configure(body)
+                    elif "revision" in body:
+                        app.faults.set_serving(parse_serving_fault(body))
                     else:
                         app.faults.add(parse_fault(body))
                 elif method == "DELETE":

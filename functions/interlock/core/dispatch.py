@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from interlock.core import gate, guard, manual, route
+from interlock.core import alerts, gate, guard, manual, route
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
+    AlertIncident,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
@@ -29,6 +30,7 @@ STATEFUL: dict[type, Callable[[Any, ModelState, ModelPolicy, datetime], Decision
     ModelObserved: guard.guard,
     PromoteRequested: manual.promote,
     RollbackRequested: manual.rollback,
+    AlertIncident: alerts.decide,
 }
 
 

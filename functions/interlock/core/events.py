@@ -143,6 +143,30 @@ class Tick:
     )
 
 
+@dataclass(frozen=True)
+class AlertIncident:
+    """A Cloud Monitoring incident (notification schema 1.2) about a model's serving revision.
+
+    Normalized from Google's JSON by `core.alerts`; routed by the alerting policy's user label
+    `interlock-model`. Google's notification has no CloudEvents type: the kind names this shape.
+    """
+
+    model: str = spec(pattern=NAME, description="policy_user_labels['interlock-model']")
+    incident_id: str = spec(max_length=256, description="Monitoring's incident id")
+    state: Literal["open", "closed"] = spec(description="the incident's state, lower case")
+    revision: str | None = spec(
+        None, pattern=REVISION, description="resource.labels.revision_name, when not reduced away"
+    )
+    started_at: datetime | None = spec(None, description="when the incident opened")
+    ended_at: datetime | None = spec(None, description="when it closed (null while open)")
+    policy_name: str | None = spec(None, max_length=512, description="alerting policy display name")
+    condition_name: str | None = spec(None, max_length=512, description="condition display name")
+    summary: str | None = spec(None, max_length=2048, description="Monitoring's summary text")
+    url: str | None = spec(None, max_length=2048, description="console link to the incident")
+    observed_value: float | None = spec(None, description="the value that crossed the threshold")
+    threshold_value: float | None = spec(None, description="the condition's threshold")
+
+
 OutcomeKind = Literal[
     "triggered",
     "promoted",
@@ -192,6 +216,7 @@ Payload = (
     | PromoteRequested
     | RollbackRequested
     | Tick
+    | AlertIncident
     | Outcome
 )
 
@@ -213,6 +238,8 @@ def outcome_type(kind: str) -> str:
     return OUTCOME_TYPES.get(kind, DECISION_RECORDED)
 
 
+# A Cloud Monitoring notification has no CloudEvents type; this names the normalized incident.
+MONITORING_INCIDENT = PREFIX + "monitoring.incident.v1"
 # Foreign inbound types (Google's), normalized into our payloads by `core.inbound`.
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 GCS_FINALIZED = "google.cloud.storage.object.v1.finalized"

@@ -18,22 +18,32 @@ from interlock.core.state import ModelState, Verdict, Window
 def assess(obs: ModelObserved, mp: ModelPolicy) -> tuple[Verdict, list[str]]:
     """One window's verdict with its reasons. Missing data is inconclusive, never a breach."""
     g = mp.guard
+    if obs.sample_count == 0 and not obs.metrics:
+        return "inconclusive", ["no traffic in the window"]
     if obs.sample_count < g.min_samples:
         return "inconclusive", [f"sample_count {obs.sample_count} < min_samples {g.min_samples}"]
+    rules = g.rules
+    if mp.observe is not None:
+        # Two sources of windows: the observer's (Cloud Run's request metrics) and pushed ones
+        # (quality that needs ground truth). Each is judged on the thresholds it measures.
+        rules = tuple(r for r in g.rules if r.metric in obs.metrics)
+        if not rules:
+            names = ", ".join(sorted({r.metric for r in g.rules}))
+            return "inconclusive", [f"the window measures none of the guard's metrics ({names})"]
     missing = [
-        r.metric for r in g.rules
+        r.metric for r in rules
         if r.metric not in obs.metrics or not math.isfinite(obs.metrics[r.metric])
     ]  # fmt: skip
     if missing:
         return "inconclusive", [f"metric {m} missing or not finite" for m in dict.fromkeys(missing)]
     crossed = [
         f"{r.metric} = {obs.metrics[r.metric]:g}, required {r.op} {r.value:g}"
-        for r in g.rules
+        for r in rules
         if not r.passes(obs.metrics[r.metric])
     ]
     if crossed:
         return "breach", crossed
-    return "healthy", [f"healthy: {', '.join(r.describe() for r in g.rules)}"]
+    return "healthy", [f"healthy: {', '.join(r.describe() for r in rules)}"]
 
 
 def _stale(obs: ModelObserved, state: ModelState) -> str | None:
@@ -56,11 +66,12 @@ def _stale(obs: ModelObserved, state: ModelState) -> str | None:
     return None
 
 
-def _record(state: ModelState, obs: ModelObserved, verdict: Verdict, keep: int) -> ModelState:
+def record(
+    state: ModelState, revision: str, end: datetime, verdict: Verdict, keep: int
+) -> ModelState:
+    """Keep the verdict among the revision's last `keep` windows."""
     windows = dict(state.windows)
-    windows[obs.revision] = (*windows.get(obs.revision, ()), Window(obs.window_end, verdict))[
-        -keep:
-    ]
+    windows[revision] = (*windows.get(revision, ()), Window(end, verdict))[-keep:]
     return state.replace(windows=windows)
 
 
@@ -82,7 +93,7 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
     role = state.role_of(obs.revision)
     g = mp.guard
     verdict, why = assess(obs, mp)
-    nxt = _record(state, obs, verdict, max(g.of_windows, 1))
+    nxt = record(state, obs.revision, obs.window_end, verdict, max(g.of_windows, 1))
     if state.paused:
         return Decision(
             "held",
@@ -107,26 +118,13 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
             )
         over = f"inconclusive ({streak}) > inconclusive_limit ({g.inconclusive_limit})"
         if g.on_inconclusive == "rollback":
-            return _roll_back(nxt, mp, role, now, (*why, over))
+            return roll_back(nxt, mp, role, now, (*why, over))
         return Decision(
             "needs_human", subject, (*why, f"{over}: holding, a human should look"), (), nxt
         )
     nxt = nxt.replace(inconclusive_streak=0)
     if verdict == "breach":
-        recent = nxt.windows[obs.revision]
-        breaches = sum(1 for w in recent if w.verdict == "breach")
-        count = f"breaches ({breaches}) in the last {len(recent)} window(s)"
-        if breaches >= g.breaches:
-            return _roll_back(
-                nxt, mp, role, now, (*why, f"{count} >= breaches ({g.breaches}) of {g.of_windows}")
-            )
-        return Decision(
-            "held",
-            subject,
-            (*why, f"{count} < breaches ({g.breaches}): holding"),
-            (),
-            _reset_healthy(nxt),
-        )
+        return breached(nxt, mp, obs.revision, now, tuple(why))
     if role == "candidate" and nxt.candidate is not None:
         c = nxt.candidate
         if obs.sample_count < mp.canary.min_samples:
@@ -151,7 +149,30 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
     return Decision("held", subject, tuple(why), (), nxt)
 
 
-def _roll_back(
+def breached(
+    state: ModelState, mp: ModelPolicy, revision: str, now: datetime, why: tuple[str, ...]
+) -> Decision:
+    """N of M: a breach just recorded for `revision` rolls back once `breaches` of its last
+    `of_windows` windows breached; before that it holds (and the healthy streak restarts)."""
+    g = mp.guard
+    recent = state.windows.get(revision, ())
+    breaches = sum(1 for w in recent if w.verdict == "breach")
+    count = f"breaches ({breaches}) in the last {len(recent)} window(s)"
+    if breaches >= g.breaches:
+        return roll_back(
+            state, mp, state.role_of(revision), now,
+            (*why, f"{count} >= breaches ({g.breaches}) of {g.of_windows}"),
+        )  # fmt: skip
+    return Decision(
+        "held",
+        mp.name,
+        (*why, f"{count} < breaches ({g.breaches}): holding"),
+        (),
+        _reset_healthy(state),
+    )
+
+
+def roll_back(
     state: ModelState, mp: ModelPolicy, role: str | None, now: datetime, why: tuple[str, ...]
 ) -> Decision:
     """The candidate is always safe to abort; the champion only within the policy's limits."""

@@ -18,9 +18,16 @@ from datetime import datetime
 from typing import Any
 
 from interlock.core import codec
+from interlock.core.alerts import looks_like_incident, parse_incident
 from interlock.core.binding import pubsub_envelope
 from interlock.core.errors import PermanentError
-from interlock.core.events import GCS_FINALIZED, PUBSUB_PUBLISHED, DataLanded, Payload
+from interlock.core.events import (
+    GCS_FINALIZED,
+    MONITORING_INCIDENT,
+    PUBSUB_PUBLISHED,
+    DataLanded,
+    Payload,
+)
 from interlock.core.kinds import OWN_TYPES
 
 MAX_DATA_BYTES = 256 * 1024
@@ -184,10 +191,32 @@ def _from_pubsub(data: Any, ce_id: str, source: str) -> Inbound:
         )
     if "eventType" in attrs:
         return _from_gcs_notification(attrs, body, message_id, source)
+    incident = _incident_body(body)
+    if incident is not None:
+        return _from_incident(incident, message_id, source)
     raise PermanentError(
         "message.attributes",
-        "neither an interlock event (ce-type attribute) nor a GCS notification (eventType)",
+        "neither an interlock event (ce-type attribute), a GCS notification (eventType) "
+        "nor a Cloud Monitoring incident",
     )
+
+
+def _incident_body(body: bytes | None) -> dict[str, Any] | None:
+    """A Cloud Monitoring notification's JSON, if that is what the body is."""
+    if body is None or len(body) > MAX_DATA_BYTES:
+        return None
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return doc if looks_like_incident(doc) else None
+
+
+def _from_incident(doc: dict[str, Any], message_id: str, source: str) -> Inbound:
+    parsed = parse_incident(doc)
+    if isinstance(parsed, str):
+        return Inbound(message_id, MONITORING_INCIDENT, source, None, None, message_id, parsed)
+    return Inbound(message_id, MONITORING_INCIDENT, source, parsed.started_at, parsed, message_id)
 
 
 def _from_gcs_notification(

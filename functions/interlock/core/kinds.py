@@ -15,7 +15,9 @@ from typing import Any
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
     GCS_FINALIZED,
+    MONITORING_INCIDENT,
     PREFIX,
+    AlertIncident,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
@@ -89,6 +91,13 @@ KINDS: tuple[Kind, ...] = (
         "tick: the clock (Cloud Scheduler, every minute) re-drives pending events",
         # Never recorded: a tick is not a fact to decide once, and never too old to run.
         key=lambda p: "tick", function="on_tick", age=None,
+    ),
+    Kind(
+        AlertIncident, MONITORING_INCIDENT,
+        "monitoring.incident: a Cloud Monitoring alert incident (Pub/Sub channel, schema 1.2)",
+        # Open and closed are two facts about one incident; each is decided once.
+        key=lambda p: f"alert:{p.incident_id}:{p.state}", function="on_alert", age=None,
+        model_field="model", fallback_time=lambda p: p.started_at, own=False,
     ),
 )  # fmt: skip
 

@@ -94,6 +94,17 @@ class Guard:
     max_rollbacks: int = 2
     rollback_period_s: int = 86400
     guard_window_s: int = 3600
+    # What an open Cloud Monitoring incident on a serving revision does (`on_alert`).
+    alerts: Literal["breach", "rollback", "advisory"] = "breach"
+
+
+@dataclass(frozen=True)
+class Observe:
+    """`observe:` the built-in observer reads the serving revisions' live metrics (issue 14)."""
+
+    source: Literal["cloud_run"] = "cloud_run"
+    window_s: int = 300
+    delay_s: int = 180  # Cloud Run metrics become visible up to 180 s after sampling
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,7 @@ class ModelPolicy:
     gate: Gate
     canary: Canary
     guard: Guard
+    observe: Observe | None = None
 
     @property
     def service_id(self) -> str:

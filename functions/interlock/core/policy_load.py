@@ -20,6 +20,7 @@ from interlock.core.policy import (
     Gate,
     Guard,
     ModelPolicy,
+    Observe,
     Op,
     PendingPolicy,
     Pipeline,
@@ -269,6 +270,7 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     keys = {
         "thresholds", "breaches", "of_windows", "min_samples", "on_inconclusive",
         "inconclusive_limit", "cooldown", "max_rollbacks", "rollback_period", "guard_window",
+        "alerts",
     }  # fmt: skip
     _unknown_keys(p, m, path, keys)
     rules = _rules(p, m.get("thresholds"), f"{path}.thresholds", allow_relative=False)
@@ -282,6 +284,10 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     if on_inconclusive not in ("hold", "rollback"):
         p.add(f"{path}.on_inconclusive", f'expected "hold" or "rollback", got {on_inconclusive!r}')
         on_inconclusive = "hold"
+    alerts = m.get("alerts", "breach")
+    if alerts not in ALERT_MODES:
+        p.add(f"{path}.alerts", f'expected "breach", "rollback" or "advisory", got {alerts!r}')
+        alerts = "breach"
     return Guard(
         rules=rules,
         breaches=breaches,
@@ -293,14 +299,45 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
         max_rollbacks=_int(p, m, "max_rollbacks", path, 2, 1, 1000),
         rollback_period_s=_duration(p, m, "rollback_period", path, 86400),
         guard_window_s=_duration(p, m, "guard_window", path, 3600),
+        alerts=alerts,
     )
+
+
+ALERT_MODES = ("breach", "rollback", "advisory")
+OBSERVE_SOURCES = ("cloud_run",)
+MIN_WINDOW_S = 1  # seconds-long windows run the local stack; Cloud Run samples every 60 s
+
+
+def _observe(p: _Problems, raw: Any, path: str) -> Observe | None:
+    """`observe: {source: cloud_run, window: 5m, delay: 3m}`: the built-in observer reads it."""
+    if raw is None:
+        return None
+    m = _mapping(p, raw, path)
+    _unknown_keys(p, m, path, {"source", "window", "delay"})
+    source = m.get("source", "cloud_run")
+    if source not in OBSERVE_SOURCES:
+        p.add(f"{path}.source", f'expected "cloud_run" (the only source), got {_kind(source)}')
+        source = "cloud_run"
+    window = _duration(p, m, "window", path, 300)
+    delay = _duration(p, m, "delay", path, 180)
+    if window < MIN_WINDOW_S:
+        p.add(f"{path}.window", "must be at least 1s")
+        window = 300
+    elif window > 86400:
+        p.add(f"{path}.window", f"must be at most 1d, got {window}s")
+    elif 86400 % window:
+        p.add(f"{path}.window", f"must divide a day evenly (windows align on it), got {window}s")
+    if delay > 86400:
+        p.add(f"{path}.delay", f"must be at most 1d, got {delay}s")
+    return Observe(source=source, window_s=window, delay_s=delay)
 
 
 def _model(p: _Problems, raw: Any, path: str) -> ModelPolicy:
     m = _mapping(p, raw, path)
     _unknown_keys(
-        p, m, path, {"name", "vertex_model", "service", "serving", "gate", "canary", "guard"}
-    )
+        p, m, path,
+        {"name", "vertex_model", "service", "serving", "gate", "canary", "guard", "observe"},
+    )  # fmt: skip
     return ModelPolicy(
         name=_string(p, m, "name", path, NAME_RE),
         vertex_model=_string(p, m, "vertex_model", path, VERTEX_MODEL_RE),
@@ -309,6 +346,7 @@ def _model(p: _Problems, raw: Any, path: str) -> ModelPolicy:
         gate=_gate(p, m.get("gate"), f"{path}.gate"),
         canary=_canary(p, m.get("canary"), f"{path}.canary"),
         guard=_guard(p, m.get("guard"), f"{path}.guard"),
+        observe=_observe(p, m.get("observe"), f"{path}.observe"),
     )
 
 
