@@ -60,6 +60,10 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--by", help="who asks (default: $INTERLOCK_USER or $USER)")
         _publishing(p)
 
+    from interlock.cli import operator
+
+    operator.add_parsers(sub, _publishing)
+
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
     p.add_argument(
@@ -117,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.publish import request_command
 
         return request_command(args.command, args)
+    if args.command in ("approve", "pause", "resume"):
+        from interlock.cli.operator import operator_command
+
+        return operator_command(args)
     if args.command == "explain":
         from interlock.cli.explain import explain_command
 

@@ -6,14 +6,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from interlock.core import gate, guard, manual, route
+from interlock.core import gate, guard, manual, operator, route
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
+    ApproveRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
+    PauseRequested,
     PromoteRequested,
+    ResumeRequested,
     RollbackRequested,
     TriggerRequested,
 )
@@ -29,6 +32,9 @@ STATEFUL: dict[type, Callable[[Any, ModelState, ModelPolicy, datetime], Decision
     ModelObserved: guard.guard,
     PromoteRequested: manual.promote,
     RollbackRequested: manual.rollback,
+    ApproveRequested: operator.approve,
+    PauseRequested: operator.pause,
+    ResumeRequested: operator.resume,
 }
 
 

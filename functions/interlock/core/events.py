@@ -132,6 +132,55 @@ class RollbackRequested:
 
 
 @dataclass(frozen=True)
+class ApproveRequested:
+    """A person approves a canary waiting at an `approve` step to take its next step."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    version: str = spec(pattern=VERSION_ID, description="the candidate version approved")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
+class PauseRequested:
+    """A person holds a model's automatic promotions and advances (rollbacks: the policy's)."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    """A person ends a pause; a promotion the pause held is re-decided at once."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
 class Tick:
     """The clock: Cloud Scheduler publishes one a minute; the tick re-drives pending events.
 
@@ -158,6 +207,9 @@ OutcomeKind = Literal[
     "expired",
     "dead_lettered",
     "pending",
+    "awaiting_approval",
+    "paused",
+    "resumed",
 ]
 
 
@@ -189,6 +241,9 @@ Payload = (
     | TriggerRequested
     | PromoteRequested
     | RollbackRequested
+    | ApproveRequested
+    | PauseRequested
+    | ResumeRequested
     | Tick
     | Outcome
 )

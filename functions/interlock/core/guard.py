@@ -7,7 +7,7 @@ import dataclasses
 import math
 from datetime import datetime, timedelta
 
-from interlock.core import moves
+from interlock.core import holds, moves
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import ModelObserved
@@ -83,7 +83,7 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
     g = mp.guard
     verdict, why = assess(obs, mp)
     nxt = _record(state, obs, verdict, max(g.of_windows, 1))
-    if state.paused:
+    if state.paused and state.paused_by is None:
         return Decision(
             "held",
             subject,
@@ -91,6 +91,7 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
             (),
             nxt,
         )
+    hold = holds.operator_hold(state, mp, now)
     if verdict == "inconclusive":
         streak = state.inconclusive_streak + 1
         nxt = _reset_healthy(nxt.replace(inconclusive_streak=streak))
@@ -107,7 +108,7 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
             )
         over = f"inconclusive ({streak}) > inconclusive_limit ({g.inconclusive_limit})"
         if g.on_inconclusive == "rollback":
-            return _roll_back(nxt, mp, role, now, (*why, over))
+            return _roll_back(nxt, mp, role, now, (*why, over), hold)
         return Decision(
             "needs_human", subject, (*why, f"{over}: holding, a human should look"), (), nxt
         )
@@ -118,7 +119,12 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
         count = f"breaches ({breaches}) in the last {len(recent)} window(s)"
         if breaches >= g.breaches:
             return _roll_back(
-                nxt, mp, role, now, (*why, f"{count} >= breaches ({g.breaches}) of {g.of_windows}")
+                nxt,
+                mp,
+                role,
+                now,
+                (*why, f"{count} >= breaches ({g.breaches}) of {g.of_windows}"),
+                hold,
             )
         return Decision(
             "held",
@@ -146,16 +152,34 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
             f"healthy windows at {mp.canary.steps[c.step]} %: {healthy} of {mp.canary.hold_windows}"
         )
         if healthy >= mp.canary.hold_windows:
+            if hold is not None:
+                nxt_pct = mp.canary.steps[c.step + 1]
+                return Decision("held", subject, (
+                    *why, held, f"advance to {nxt_pct} % held: {hold}",
+                ), (), counted)  # fmt: skip
+            waiting = holds.awaiting(counted, mp, now, (*why, held))
+            if waiting is not None:
+                return waiting
             return moves.advance(counted, mp, now, (*why, held))
         return Decision("held", subject, (*why, held), (), counted)
     return Decision("held", subject, tuple(why), (), nxt)
 
 
 def _roll_back(
-    state: ModelState, mp: ModelPolicy, role: str | None, now: datetime, why: tuple[str, ...]
+    state: ModelState,
+    mp: ModelPolicy,
+    role: str | None,
+    now: datetime,
+    why: tuple[str, ...],
+    hold: str | None = None,
 ) -> Decision:
     """The candidate is always safe to abort; the champion only within the policy's limits."""
     subject, g = mp.name, mp.guard
+    if hold is not None and g.while_paused == "hold":
+        return Decision(
+            "held", subject, (*why, f"{hold}: no automatic rollback (guard.while_paused: hold)"),
+            (), state,
+        )  # fmt: skip
     if role == "candidate":
         return moves.abort(state, mp, now, why)
     if state.previous is None:
@@ -166,7 +190,7 @@ def _roll_back(
             (),
             state,
         )
-    if state.guard_until is not None and now > state.guard_until:
+    if state.guard_until is not None and now > state.guard_until and g.after_window != "rollback":
         ended = f"{state.guard_until:%Y-%m-%dT%H:%M:%SZ}"
         return Decision(
             "needs_human",

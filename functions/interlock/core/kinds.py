@@ -16,10 +16,13 @@ from interlock.core.errors import PermanentError
 from interlock.core.events import (
     GCS_FINALIZED,
     PREFIX,
+    ApproveRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
+    PauseRequested,
     PromoteRequested,
+    ResumeRequested,
     RollbackRequested,
     Tick,
     TriggerRequested,
@@ -83,6 +86,21 @@ KINDS: tuple[Kind, ...] = (
         "model.rollback.requested: roll a model back",
         # Rollbacks are never too old: returning to the last good version is always safe.
         key=_request_key, function="on_request", age=None, model_field="model", request=True,
+    ),
+    Kind(
+        ApproveRequested, PREFIX + "model.approve.requested.v1",
+        "model.approve.requested: approve a canary waiting at an approve step",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
+        PauseRequested, PREFIX + "model.pause.requested.v1",
+        "model.pause.requested: hold a model's automatic promotions and advances",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
+        ResumeRequested, PREFIX + "model.resume.requested.v1",
+        "model.resume.requested: end a pause; re-decide what it held",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
     ),
     Kind(
         Tick, PREFIX + "tick.v1",

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlock.core import google_names
+from interlock.core.freeze_load import freeze_windows
 from interlock.core.kinds import AGE_KINDS
 from interlock.core.policy import (
     PLACEHOLDER_RE,
     SERVICE_RE,
     Canary,
+    FreezeWindow,
     Gate,
     Guard,
     ModelPolicy,
@@ -245,8 +247,13 @@ def _gate(p: _Problems, raw: Any, path: str) -> Gate:
 
 def _canary(p: _Problems, raw: Any, path: str) -> Canary:
     m = _mapping(p, raw, path)
-    _unknown_keys(p, m, path, {"steps", "hold_windows", "min_samples"})
-    steps = m.get("steps", [10, 50, 100])
+    _unknown_keys(
+        p,
+        m,
+        path,
+        {"steps", "hold_windows", "min_samples", "approval_timeout", "on_approval_timeout"},
+    )
+    steps, approve_before = _approvals(p, m.get("steps", [10, 50, 100]), f"{path}.steps")
     ok = (
         isinstance(steps, list)
         and steps
@@ -256,12 +263,41 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
         p.add(
             f"{path}.steps", f"expected strictly increasing percents ending at 100, got {steps!r}"
         )
-        steps = [100]
+        steps, approve_before = [100], ()
+    timeout = (
+        _duration(p, m, "approval_timeout", path, 0) if "approval_timeout" in m else None
+    )
+    if timeout is not None and not approve_before:
+        p.add(f"{path}.approval_timeout", "no step needs approval (put `approve` in steps)")
+    on_timeout = m.get("on_approval_timeout", "hold")
+    if on_timeout not in ("hold", "abort"):
+        p.add(f"{path}.on_approval_timeout", f'expected "hold" or "abort", got {on_timeout!r}')
+        on_timeout = "hold"
     return Canary(
         steps=tuple(steps),
         hold_windows=_int(p, m, "hold_windows", path, 2, 1, 1000),
         min_samples=_int(p, m, "min_samples", path, 0, 0, 10**12),
+        approve_before=approve_before,
+        approval_timeout_s=timeout,
+        on_approval_timeout=on_timeout,
     )
+
+
+def _approvals(p: _Problems, steps: Any, path: str) -> tuple[Any, tuple[int, ...]]:
+    """`[10, 50, approve, 100]`: the percents, and which step indexes a human approves first."""
+    if not isinstance(steps, list):
+        return steps, ()
+    percents: list[Any] = []
+    before: list[int] = []
+    for i, step in enumerate(steps):
+        if step != "approve":
+            percents.append(step)
+            continue
+        if not percents or i + 1 >= len(steps) or steps[i + 1] == "approve":
+            p.add(path, f"`approve` goes between two traffic steps, got {steps!r}")
+            continue
+        before.append(len(percents))
+    return percents, tuple(before)
 
 
 def _guard(p: _Problems, raw: Any, path: str) -> Guard:
@@ -269,6 +305,7 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     keys = {
         "thresholds", "breaches", "of_windows", "min_samples", "on_inconclusive",
         "inconclusive_limit", "cooldown", "max_rollbacks", "rollback_period", "guard_window",
+        "after_window", "while_paused",
     }  # fmt: skip
     _unknown_keys(p, m, path, keys)
     rules = _rules(p, m.get("thresholds"), f"{path}.thresholds", allow_relative=False)
@@ -282,6 +319,14 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     if on_inconclusive not in ("hold", "rollback"):
         p.add(f"{path}.on_inconclusive", f'expected "hold" or "rollback", got {on_inconclusive!r}')
         on_inconclusive = "hold"
+    after_window = m.get("after_window", "needs_human")
+    if after_window not in ("needs_human", "rollback"):
+        p.add(f"{path}.after_window", f'expected "needs_human" or "rollback", got {after_window!r}')
+        after_window = "needs_human"
+    while_paused = m.get("while_paused", "rollback")
+    if while_paused not in ("rollback", "hold"):
+        p.add(f"{path}.while_paused", f'expected "rollback" or "hold", got {while_paused!r}')
+        while_paused = "rollback"
     return Guard(
         rules=rules,
         breaches=breaches,
@@ -293,14 +338,17 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
         max_rollbacks=_int(p, m, "max_rollbacks", path, 2, 1, 1000),
         rollback_period_s=_duration(p, m, "rollback_period", path, 86400),
         guard_window_s=_duration(p, m, "guard_window", path, 3600),
+        after_window=after_window,
+        while_paused=while_paused,
     )
 
 
-def _model(p: _Problems, raw: Any, path: str) -> ModelPolicy:
+def _model(
+    p: _Problems, raw: Any, path: str, shared: tuple[FreezeWindow, ...] = ()
+) -> ModelPolicy:
     m = _mapping(p, raw, path)
-    _unknown_keys(
-        p, m, path, {"name", "vertex_model", "service", "serving", "gate", "canary", "guard"}
-    )
+    keys = {"name", "vertex_model", "service", "serving", "gate", "canary", "guard", "freeze"}
+    _unknown_keys(p, m, path, keys)
     return ModelPolicy(
         name=_string(p, m, "name", path, NAME_RE),
         vertex_model=_string(p, m, "vertex_model", path, VERTEX_MODEL_RE),
@@ -309,6 +357,7 @@ def _model(p: _Problems, raw: Any, path: str) -> ModelPolicy:
         gate=_gate(p, m.get("gate"), f"{path}.gate"),
         canary=_canary(p, m.get("canary"), f"{path}.canary"),
         guard=_guard(p, m.get("guard"), f"{path}.guard"),
+        freeze=shared + freeze_windows(p, m.get("freeze"), f"{path}.freeze"),
     )
 
 
@@ -333,7 +382,12 @@ def load_policy(data: Any) -> Policy:
     """Validate a parsed policy document; raise PolicyError listing every problem."""
     p = _Problems()
     root = _mapping(p, data, "policy")
-    _unknown_keys(p, root, "policy", {"version", "pipelines", "models", "max_event_age", "pending"})
+    _unknown_keys(
+        p,
+        root,
+        "policy",
+        {"version", "pipelines", "models", "max_event_age", "pending", "freeze"},
+    )
     if root.get("version", 1) != 1:
         p.add(
             "version",
@@ -343,8 +397,9 @@ def load_policy(data: Any) -> Policy:
         _pipeline(p, raw, f"pipelines[{i}]")
         for i, raw in enumerate(_list(p, root.get("pipelines"), "pipelines"))
     )
+    shared = freeze_windows(p, root.get("freeze"), "freeze")
     models = tuple(
-        _model(p, raw, f"models[{i}]")
+        _model(p, raw, f"models[{i}]", shared)
         for i, raw in enumerate(_list(p, root.get("models"), "models"))
     )
     _unique(p, [x.name for x in pipelines], "pipelines")
