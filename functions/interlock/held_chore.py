@@ -59,7 +59,9 @@ class HeldPromotions:
             applied = handler.applier.apply(decision.effects)
             outcome = outcome_of(event, key, decision, applied, now)
             try:
-                ledger.commit(model, decision.state or snapshot.state, snapshot.version, key, outcome)
+                ledger.commit(
+                    model, decision.state or snapshot.state, snapshot.version, key, outcome
+                )
             except Conflict:
                 return "busy"
             handler._publish(outcome)  # the handler's one way to publish an outcome

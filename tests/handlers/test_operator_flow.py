@@ -72,7 +72,9 @@ def test_paused_model_holds_a_passing_evaluation_and_resume_promotes_it():
     assert paused.kind == "paused" and paused.manual
     assert _handle(w, evaluation("2"), "e2").kind == "held"
     assert w.traffic() == {"churn-v1": 100}
-    resumed = _handle(w, ResumeRequested(request_id="req-p2", model="churn", requested_by="ana"), "p2")
+    resumed = _handle(
+        w, ResumeRequested(request_id="req-p2", model="churn", requested_by="ana"), "p2"
+    )
     assert resumed.kind == "promoted" and resumed.manual
     assert any("re-deciding the evaluation the pause held: v2" in r for r in resumed.reasons)
     assert w.traffic() == {"churn-v1": 90, "churn-v2": 10}
@@ -100,7 +102,9 @@ def test_freeze_window_holds_an_automatic_promotion_when_it_is_on():
     w = _world(freeze=[weekly])
     _handle(w, evaluation("1"), "e1")
     out = _handle(w, evaluation("2"), "e2")
-    assert out.kind == "held" and "freeze window midweek until 2026-11-25 14:00 CET" in out.reasons[0]
+    assert (
+        out.kind == "held" and "freeze window midweek until 2026-11-25 14:00 CET" in out.reasons[0]
+    )
     assert w.ledger.load("churn").state.held.version == "2"
 
 

@@ -172,7 +172,9 @@ class Rig:
         def upload(model: str, first: bool) -> None:
             body: dict[str, Any] = {"model": {"displayName": model, "artifactUri": f"file:///tmp/{model}",
                                               "containerSpec": {"imageUri": "img:1"}}}  # fmt: skip
-            body.update({"modelId": model} if first else {"parentModel": f"{parent}/models/{model}"})
+            body.update(
+                {"modelId": model} if first else {"parentModel": f"{parent}/models/{model}"}
+            )
             self._standin("POST", f"/v1/{parent}/models:upload", body)
 
         def uploaded(n: int) -> bool:

@@ -28,9 +28,7 @@ def add_parsers(sub: Any, publishing: Callable[[argparse.ArgumentParser], None])
         q = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         q.add_argument("model", nargs="?", help="the model (or --all)")
         q.add_argument("--all", action="store_true", help="every model in the policy")
-        q.add_argument(
-            "--policy", help=f"policy file, for --all (default: {policy_path(None)})"
-        )
+        q.add_argument("--policy", help=f"policy file, for --all (default: {policy_path(None)})")
     for name in COMMANDS:
         q = sub.choices[name]
         q.add_argument("--reason", help="why (recorded in the decision trail)")
@@ -67,5 +65,7 @@ def operator_command(args: Any) -> int:
             project_arg=args.project,
             topic=args.topic,
         )
-        print(f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)")
+        print(
+            f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)"
+        )
     return 0

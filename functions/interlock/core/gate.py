@@ -6,9 +6,9 @@ import math
 from datetime import datetime
 
 from interlock.core import holds, moves
-from interlock.core.freeze import frozen
 from interlock.core.decision import Decision
 from interlock.core.events import ModelEvaluated
+from interlock.core.freeze import frozen
 from interlock.core.policy import Gate, ModelPolicy
 from interlock.core.state import EvaluationRecord, ModelState, version_key
 

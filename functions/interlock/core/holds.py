@@ -54,9 +54,7 @@ def awaiting(
         if mp.canary.on_approval_timeout == "abort":
             return moves.abort(state, mp, now, (*why, f"{over}: aborting"))
         if not cand.approval_timed_out:
-            timed_out = state.replace(
-                candidate=dataclasses.replace(cand, approval_timed_out=True)
-            )
+            timed_out = state.replace(candidate=dataclasses.replace(cand, approval_timed_out=True))
             return Decision(
                 "needs_human", mp.name, (*why, f"{over}: holding, a human should look"), (),
                 timed_out,

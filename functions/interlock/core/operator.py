@@ -58,7 +58,9 @@ def pause(req: PauseRequested, state: ModelState, mp: ModelPolicy, now: datetime
 def resume(req: ResumeRequested, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
     who = _who("resumed", req.requested_by, req.reason)
     if not state.paused:
-        return Decision("stale", mp.name, (f"{mp.name} is not paused: nothing to resume",), manual=True)
+        return Decision(
+            "stale", mp.name, (f"{mp.name} is not paused: nothing to resume",), manual=True
+        )
     was = f"was {state.paused_reason}"
     resumed = state.replace(paused=False, paused_reason=None, paused_by=None)
     held = resumed.held

@@ -264,9 +264,7 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
             f"{path}.steps", f"expected strictly increasing percents ending at 100, got {steps!r}"
         )
         steps, approve_before = [100], ()
-    timeout = (
-        _duration(p, m, "approval_timeout", path, 0) if "approval_timeout" in m else None
-    )
+    timeout = _duration(p, m, "approval_timeout", path, 0) if "approval_timeout" in m else None
     if timeout is not None and not approve_before:
         p.add(f"{path}.approval_timeout", "no step needs approval (put `approve` in steps)")
     on_timeout = m.get("on_approval_timeout", "hold")
@@ -343,9 +341,7 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     )
 
 
-def _model(
-    p: _Problems, raw: Any, path: str, shared: tuple[FreezeWindow, ...] = ()
-) -> ModelPolicy:
+def _model(p: _Problems, raw: Any, path: str, shared: tuple[FreezeWindow, ...] = ()) -> ModelPolicy:
     m = _mapping(p, raw, path)
     keys = {"name", "vertex_model", "service", "serving", "gate", "canary", "guard", "freeze"}
     _unknown_keys(p, m, path, keys)
