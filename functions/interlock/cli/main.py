@@ -109,6 +109,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")
     p.add_argument("--project")
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="per-model status as JSON")
+    p.add_argument(
+        "--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+        help="refresh the per-model table in place (every 2 s unless given; Ctrl-C stops)",
+    )  # fmt: skip
     return root
 
 
