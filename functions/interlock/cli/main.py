@@ -64,6 +64,14 @@ def parser() -> argparse.ArgumentParser:
 
     operator.add_parsers(sub, _publishing)
 
+    p = sub.add_parser("report", help="a self-contained HTML timeline of a model's decisions")
+    p.add_argument("model")
+    p.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
+    p.add_argument("--policy")
+    p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")
+    p.add_argument("--project")
+    p.add_argument("--limit", type=int, default=500, help="newest decisions drawn (default 500)")
+
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
     p.add_argument(
@@ -130,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.operator import operator_command
 
         return operator_command(args)
+    if args.command == "report":
+        from interlock.cli.report_html import report_command
+
+        return report_command(args)
     if args.command == "explain":
         from interlock.cli.explain import explain_command
 

@@ -33,7 +33,11 @@ def assess(obs: ModelObserved, mp: ModelPolicy) -> tuple[Verdict, list[str]]:
     ]
     if crossed:
         return "breach", crossed
-    return "healthy", [f"healthy: {', '.join(r.describe() for r in g.rules)}"]
+    # Each value beside its threshold: the decision trail (and `interlock report`) shows both.
+    seen = ", ".join(
+        f"{r.metric} = {obs.metrics[r.metric]:g} ({r.op} {r.value:g})" for r in g.rules
+    )
+    return "healthy", [f"healthy: {seen}"]
 
 
 def _stale(obs: ModelObserved, state: ModelState) -> str | None:
