@@ -3,40 +3,10 @@ function URL whose handler runs on fakes; the ledger and the traffic say what ha
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
-from interlock.core.inbound import parse_document
-from interlock_dev.processes import free_port
-from tests.builders import policy
 from tests.cli.test_cli import POLICY, run
-from tests.handlers.world import World, evaluation, inbound, window
-
-
-@pytest.fixture
-def world_url():
-    """A function URL deciding every posted CloudEvent with a World's handler."""
-    world = World()
-    world.handler.policy = policy(canary={"steps": [10, "approve", 100], "hold_windows": 1})
-
-    class Deliver(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            world.handler.handle(parse_document(body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port(47320)), Deliver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield world, f"http://127.0.0.1:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
+from tests.handlers.world import evaluation, inbound, window
 
 
 def test_approve_moves_a_waiting_canary_to_full_traffic_when_an_operator_approves(

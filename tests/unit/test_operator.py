@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from interlock.core import guard, holds, operator
+from interlock.core.errors import PermanentError
 from interlock.core.events import ApproveRequested, PauseRequested, ResumeRequested
 from interlock.core.freeze import active_until, frozen
 from interlock.core.policy import PolicyError
@@ -199,3 +201,29 @@ def test_release_waits_while_a_cooldown_or_pause_holds_and_none_when_nothing_is_
     assert holds.release(cooling.replace(paused=True), mp, NOW + timedelta(hours=1)) is None
     done = holds.release(cooling, mp, NOW + timedelta(minutes=2))
     assert done.kind == "promoted" and done.state.held is None
+
+
+def _replay(event: str, model: str | None = "churn"):
+    from interlock.core.events import ReplayRequested
+
+    return ReplayRequested(request_id="r", replay_of="ev-1", event=event, model=model)
+
+
+@pytest.mark.parametrize(
+    "event, model, expected",
+    [
+        ("{not json", "churn", "event: not JSON"),
+        (json.dumps({"specversion": "1.0", "type": "dev.interlock.tick.v1", "source": "s", "id": "1",
+                     "data": {}}), "churn", "model: the replayed event is about no model, the request says churn"),
+        (json.dumps({"specversion": "1.0", "type": "dev.interlock.event.replay.requested.v1", "source": "s",
+                     "id": "1", "data": {"request_id": "x", "replay_of": "y", "event": "{}"}}), None,
+         "cannot replay another replay request"),
+    ],
+)  # fmt: skip
+def test_replay_is_refused_when_the_event_cannot_be_re_run(event, model, expected):
+    from interlock.core.dispatch import decide
+    from interlock.core.inbound import Inbound
+
+    req = Inbound(id="i", type="t", source="s", time=NOW, payload=_replay(event, model))
+    with pytest.raises(PermanentError, match=expected):
+        decide(req, policy(), state(), NOW)

@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     from interlock.cli import operator
 
     operator.add_parsers(sub, _publishing)
+    from interlock.cli import replay
+
+    replay.add_parser(sub, _publishing)
 
     p = sub.add_parser("report", help="a self-contained HTML timeline of a model's decisions")
     p.add_argument("model")
@@ -138,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.operator import operator_command
 
         return operator_command(args)
+    if args.command == "replay":
+        from interlock.cli.replay import replay_command
+
+        return replay_command(args)
     if args.command == "report":
         from interlock.cli.report_html import report_command
 

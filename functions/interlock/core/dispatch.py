@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from interlock.core import gate, guard, manual, operator, route
+from interlock.core import gate, guard, manual, operator, replay, route
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
@@ -16,6 +16,7 @@ from interlock.core.events import (
     ModelObserved,
     PauseRequested,
     PromoteRequested,
+    ReplayRequested,
     ResumeRequested,
     RollbackRequested,
     TriggerRequested,
@@ -63,6 +64,8 @@ def decide(
         return Decision("expired", model or event.type, (expired,))
     if triggered is not None:
         return triggered
+    if isinstance(p, ReplayRequested):
+        return replay.replay(p, policy, state, now, decide)
     if isinstance(p, DataLanded):
         return route.route(p, policy, event.id, event.time or p.time_created)
     decide_kind = STATEFUL.get(type(p))

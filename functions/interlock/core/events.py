@@ -181,6 +181,30 @@ class ResumeRequested:
 
 
 @dataclass(frozen=True)
+class ReplayRequested:
+    """A person re-runs a dead-lettered event on purpose: decided anew under this request's id,
+    its outcome naming the original (never a silent duplicate of the first record)."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    replay_of: str = spec(max_length=256, description="the dead-lettered event's CloudEvents id")
+    event: str = spec(
+        max_length=65536,
+        description="the original event as a structured CloudEvent (JSON text), as dead-lettered",
+    )
+    model: str | None = spec(
+        None, pattern=NAME, description="the model the event is about (null: a stateless event)"
+    )
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
 class Tick:
     """The clock: Cloud Scheduler publishes one a minute; the tick re-drives pending events.
 
@@ -244,6 +268,7 @@ Payload = (
     | ApproveRequested
     | PauseRequested
     | ResumeRequested
+    | ReplayRequested
     | Tick
     | Outcome
 )

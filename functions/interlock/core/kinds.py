@@ -22,6 +22,7 @@ from interlock.core.events import (
     ModelObserved,
     PauseRequested,
     PromoteRequested,
+    ReplayRequested,
     ResumeRequested,
     RollbackRequested,
     Tick,
@@ -103,6 +104,11 @@ KINDS: tuple[Kind, ...] = (
         key=_request_key, function="on_request", age="request", model_field="model", request=True,
     ),
     Kind(
+        ReplayRequested, PREFIX + "event.replay.requested.v1",
+        "event.replay.requested: re-run a dead-lettered event on purpose",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
         Tick, PREFIX + "tick.v1",
         "tick: the clock (Cloud Scheduler, every minute) re-drives pending events",
         # Never recorded: a tick is not a fact to decide once, and never too old to run.
@@ -128,7 +134,8 @@ def model_of(payload: object | None) -> str | None:
     kind = BY_PAYLOAD.get(type(payload))
     if kind is None or kind.model_field is None:
         return None
-    return str(getattr(payload, kind.model_field))
+    value = getattr(payload, kind.model_field)
+    return None if value is None else str(value)  # a replayed stateless event has no model
 
 
 def accepted_by(function: str) -> tuple[type, ...]:
