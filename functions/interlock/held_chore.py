@@ -1,4 +1,5 @@
-"""Runner layer: the tick chore that re-decides held promotions whose hold has ended.
+"""Runner layer: the tick chore that re-decides held promotions whose hold has ended (and
+times out canaries waiting for an approval past `canary.approval_timeout`).
 
 A pause, a freeze window or a cooldown holds an automatic promotion; the model's state keeps
 the newest held evaluation (`ModelState.held`). Once nothing holds it, this chore re-decides it
@@ -14,7 +15,7 @@ import uuid
 from collections import Counter
 
 from interlock.core.events import ModelEvaluated
-from interlock.core.holds import release
+from interlock.core.holds import approval_timeout, release
 from interlock.core.inbound import Inbound
 from interlock.core.kinds import BY_PAYLOAD
 from interlock.core.outcome import outcome_of
@@ -39,23 +40,30 @@ class HeldPromotions:
 
     def _one(self, handler: Handler, model: str) -> str | None:
         ledger = handler.ports.ledger
-        if ledger.load(model).state.held is None:
+        first = ledger.load(model).state
+        waiting = first.candidate is not None and first.candidate.awaiting_since is not None
+        if first.held is None and not waiting:
             return None  # the common case: counted nowhere, the tick's report stays quiet
         holder = uuid.uuid4().hex
         if not ledger.acquire(model, holder, handler.lease_ttl_s, handler.clock()):
             return "busy"
         try:
             snapshot = ledger.load(model)
-            now = handler.clock()
-            decision = release(snapshot.state, handler.policy.model(model), now)
-            if decision is None or snapshot.state.held is None:
-                return "holding"
-            held = snapshot.state.held
-            key = f"released:{model}:{held.version}:{held.run_id}:{snapshot.version}"
+            now, mp, state = handler.clock(), handler.policy.model(model), snapshot.state
+            held, cand = state.held, state.candidate
+            decision = release(state, mp, now)
+            if decision is not None and held is not None:
+                key = f"released:{model}:{held.version}:{held.run_id}:{snapshot.version}"
+                ce_type, payload = BY_PAYLOAD[ModelEvaluated].ce_type, held
+            else:
+                decision = approval_timeout(state, mp, now)
+                if decision is None or cand is None:
+                    return "holding"
+                key = f"approval-timeout:{model}:{cand.version}:{snapshot.version}"
+                ce_type, payload = "dev.interlock.tick.v1", None
             event = Inbound(
-                id=key, type=BY_PAYLOAD[ModelEvaluated].ce_type, source="//interlock/tick",
-                time=None, payload=held,
-            )  # fmt: skip
+                id=key, type=ce_type, source="//interlock/tick", time=None, payload=payload
+            )
             applied = handler.applier.apply(decision.effects)
             outcome = outcome_of(event, key, decision, applied, now)
             try:

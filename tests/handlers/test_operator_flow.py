@@ -121,3 +121,16 @@ def test_tick_promotes_a_held_evaluation_once_when_its_freeze_window_has_ended()
     assert "held.promoted" not in w.ticker.tick()
     (released,) = [o for o in w.ledger.outcomes() if o.kind == "promoted"]
     assert released.reasons[0].startswith("hold ended: re-deciding the held evaluation of v1")
+
+
+def test_tick_aborts_a_canary_whose_approval_wait_timed_out_when_no_window_comes():
+    w = _world(canary={**GATED, "approval_timeout": "10m", "on_approval_timeout": "abort"})
+    _handle(w, evaluation("1"), "e1")
+    _handle(w, evaluation("2"), "e2")
+    for m in range(1, 5):
+        _handle(w, window("2", m), f"w{m}")
+    assert "held.rolled_back" not in w.ticker.tick()
+    w.now += timedelta(minutes=11)
+    assert w.ticker.tick()["held.rolled_back"] == 1
+    assert w.traffic() == {"churn-v1": 100}
+    assert "held.rolled_back" not in w.ticker.tick()

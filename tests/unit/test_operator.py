@@ -227,3 +227,17 @@ def test_replay_is_refused_when_the_event_cannot_be_re_run(event, model, expecte
     req = Inbound(id="i", type="t", source="s", time=NOW, payload=_replay(event, model))
     with pytest.raises(PermanentError, match=expected):
         decide(req, policy(), state(), NOW)
+
+
+def test_approval_timeout_is_due_only_once_past_the_wait_when_the_tick_looks():
+    mp = _mp(canary={**GATED, "approval_timeout": "10m"})
+    st = _waiting(awaiting_since=NOW)
+    assert holds.approval_timeout(st, mp, NOW + timedelta(minutes=5)) is None
+    assert holds.approval_timeout(state(), mp, NOW) is None
+    due = holds.approval_timeout(st, mp, NOW + timedelta(minutes=11))
+    assert due.kind == "needs_human" and due.reasons[0] == "the tick checked the approval wait"
+    assert holds.approval_timeout(due.state, mp, NOW + timedelta(minutes=12)) is None
+
+
+def test_awaiting_is_none_when_the_next_step_needs_no_approval():
+    assert holds.awaiting(state(candidate="4", step=0), _mp(canary=GATED), NOW, ()) is None

@@ -78,3 +78,14 @@ def release(state: ModelState, mp: ModelPolicy, now: datetime) -> Decision | Non
     why = f"hold ended: re-deciding the held evaluation of v{held.version} (run {held.run_id})"
     after = redo.state if redo.state is not None else state.replace(held=None)
     return dataclasses.replace(redo, reasons=(why, *redo.reasons), state=after)
+
+
+def approval_timeout(state: ModelState, mp: ModelPolicy, now: datetime) -> Decision | None:
+    """A canary waiting for approval past `canary.approval_timeout`, judged by the tick (no live
+    window needed): abort, or one `needs_human`; None when nothing is due."""
+    cand, timeout = state.candidate, mp.canary.approval_timeout_s
+    if cand is None or cand.awaiting_since is None or timeout is None:
+        return None
+    if now < cand.awaiting_since + timedelta(seconds=timeout) or cand.approval_timed_out:
+        return None
+    return awaiting(state, mp, now, ("the tick checked the approval wait",))
