@@ -12,7 +12,7 @@ AIRFLOW ?= 3
 AIRFLOW_ENV = INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_AIRFLOW2_VENV=$(CURDIR)/$(AIRFLOW2_VENV)
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help install install-airflow install-airflow2 lint schemas unit test bench reliability conformance demo clean
+.PHONY: help install install-airflow install-airflow2 install-chromium lint schemas unit test bench reliability conformance demo clean
 
 help:
 	@echo "make test        lint + type-check + every test suite (installs what it needs)"
@@ -64,7 +64,13 @@ schemas: install
 unit: install
 	$(BIN)/pytest tests/unit -q --cov=interlock.core --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
-test: install install-airflow install-airflow2 lint unit
+# Headless Chromium renders `interlock report` pages in tests/report (Debian's package).
+install-chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+
+test: install install-airflow install-airflow2 install-chromium lint unit
 	$(AIRFLOW_ENV) $(BIN)/pytest tests -q --ignore=tests/unit
 
 bench: install install-airflow

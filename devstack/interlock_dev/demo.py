@@ -267,6 +267,7 @@ def run_demo(root: str, airflow_version: str = "3") -> int:
         info = stack.start()
         demo = Demo(stack, info, timeline)
         demo.run()
+        report = write_report(stack.policy, info.ledger, base / "report.html")
     except StepFailed as err:
         timeline.say(f"FAILED: {err}")
         print(summary(timeline.rows))
@@ -281,5 +282,21 @@ def run_demo(root: str, airflow_version: str = "3") -> int:
         stack.stop()
     print()
     print(summary(timeline.rows))
+    timeline.say(f"timeline report: {report} (open it in a browser)")
     timeline.say("demo complete: every step happened; every process it started is stopped")
     return 0
+
+
+def write_report(policy_path: Path, ledger_spec: str, page: Path) -> Path:
+    """`interlock report churn --html` over the demo's ledger: what a person opens afterwards."""
+    from datetime import UTC, datetime
+
+    from interlock.adapters.ledger_sqlite import SqliteLedger
+    from interlock.adapters.policy_yaml import read_policy
+    from interlock.cli.report_html import render
+
+    policy = read_policy(str(policy_path))
+    ledger = SqliteLedger(ledger_spec.removeprefix("sqlite:"))
+    model = policy.models[0]
+    page.write_text(render(model, ledger.outcomes(model.name, limit=500), datetime.now(UTC)))
+    return page

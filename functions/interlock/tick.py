@@ -48,11 +48,12 @@ class Chore(Protocol):
 def standard_chores() -> list[Chore]:
     """The tick's periodic work after re-drives, in order. Each chore's module is imported here,
     on the tick's path only (cold start of the other functions never pays for it)."""
+    from interlock.held_chore import HeldPromotions
     from interlock.observer import Observer
     from interlock.runs_watch import RunsWatch
 
     # Live metrics first: a breaching canary is the most urgent thing a tick can find.
-    return [Observer(), RunsWatch()]
+    return [Observer(), HeldPromotions(), RunsWatch()]
 
 
 class Ticker:

@@ -185,7 +185,7 @@ def test_observed_window_is_judged_only_on_the_metrics_it_measures_when_observed
 
     mp = policy_of(observe={"window": "1m"}).models[0]
     verdict, why = assess(obs_of(accuracy=None), mp)
-    assert verdict == "healthy" and why == ["healthy: error_rate <= 0.05"]
+    assert verdict == "healthy" and why == ["healthy: error_rate = 0.01 (<= 0.05)"]
     verdict, why = assess(obs_of(error_rate=None, accuracy=None), mp)
     assert verdict == "inconclusive"  # no metric at all, though it had traffic
     assert why == ["the window measures none of the guard's metrics (accuracy, error_rate)"]

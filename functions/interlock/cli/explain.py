@@ -39,6 +39,8 @@ def summary(state: ModelState, steps: tuple[int, ...] | None = None) -> str:
         parts.append(f"previous v{state.previous.version}")
     if state.paused:
         parts.append(f"PAUSED ({state.paused_reason})")
+    if state.candidate and state.candidate.awaiting_since:
+        parts.append(f"v{state.candidate.version} AWAITING APPROVAL")
     return ", ".join(parts) or "nothing serving yet"
 
 
@@ -68,6 +70,10 @@ def explain_command(args: Any) -> int:
                 "kind": decision.kind, "reasons": list(decision.reasons),
                 "effects": [e.describe() for e in decision.effects], "manual": decision.manual,
                 "state": codec.encode(decision.state) if decision.state else None,
+                # Every effect whole (each DAG conf, each split), and the state on both sides.
+                "effect_details": [{"effect": type(e).__name__, **codec.encode(e)} for e in decision.effects],
+                "state_before": codec.encode(state) if model is not None else None,
+                "state_after": codec.encode(decision.state or state) if model is not None else None,
             }  # fmt: skip
         print(json.dumps(out, indent=2))
         return 0

@@ -60,6 +60,21 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--by", help="who asks (default: $INTERLOCK_USER or $USER)")
         _publishing(p)
 
+    from interlock.cli import operator
+
+    operator.add_parsers(sub, _publishing)
+    from interlock.cli import replay
+
+    replay.add_parser(sub, _publishing)
+
+    p = sub.add_parser("report", help="a self-contained HTML timeline of a model's decisions")
+    p.add_argument("model")
+    p.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
+    p.add_argument("--policy")
+    p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")
+    p.add_argument("--project")
+    p.add_argument("--limit", type=int, default=500, help="newest decisions drawn (default 500)")
+
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
     p.add_argument(
@@ -109,6 +124,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")
     p.add_argument("--project")
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="per-model status as JSON")
+    p.add_argument(
+        "--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
+        help="refresh the per-model table in place (every 2 s unless given; Ctrl-C stops)",
+    )  # fmt: skip
     return root
 
 
@@ -121,6 +141,18 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.publish import request_command
 
         return request_command(args.command, args)
+    if args.command in ("approve", "pause", "resume"):
+        from interlock.cli.operator import operator_command
+
+        return operator_command(args)
+    if args.command == "replay":
+        from interlock.cli.replay import replay_command
+
+        return replay_command(args)
+    if args.command == "report":
+        from interlock.cli.report_html import report_command
+
+        return report_command(args)
     if args.command == "explain":
         from interlock.cli.explain import explain_command
 

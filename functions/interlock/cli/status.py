@@ -24,6 +24,10 @@ def status_command(args: Any) -> int:
     policy = load_policy_or_fail(args.policy)
     spec = args.ledger or os.environ.get("INTERLOCK_LEDGER", "firestore")
     ledger = _ledger(spec, args.project)
+    if getattr(args, "json", False) or getattr(args, "watch", None):
+        from interlock.cli.status_watch import models_command
+
+        return models_command(args, policy, ledger)
     models = [args.model] if args.model else [m.name for m in policy.models]
     for name in models:
         mp = (

@@ -6,15 +6,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from interlock.core import alerts, gate, guard, manual, route
+from interlock.core import alerts, gate, guard, manual, operator, replay, route
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
     AlertIncident,
+    ApproveRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
+    PauseRequested,
     PromoteRequested,
+    ReplayRequested,
+    ResumeRequested,
     RollbackRequested,
     TriggerRequested,
 )
@@ -31,6 +35,9 @@ STATEFUL: dict[type, Callable[[Any, ModelState, ModelPolicy, datetime], Decision
     PromoteRequested: manual.promote,
     RollbackRequested: manual.rollback,
     AlertIncident: alerts.decide,
+    ApproveRequested: operator.approve,
+    PauseRequested: operator.pause,
+    ResumeRequested: operator.resume,
 }
 
 
@@ -59,6 +66,8 @@ def decide(
         return Decision("expired", model or event.type, (expired,))
     if triggered is not None:
         return triggered
+    if isinstance(p, ReplayRequested):
+        return replay.replay(p, policy, state, now, decide)
     if isinstance(p, DataLanded):
         return route.route(p, policy, event.id, event.time or p.time_created)
     decide_kind = STATEFUL.get(type(p))

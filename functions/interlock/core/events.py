@@ -132,6 +132,79 @@ class RollbackRequested:
 
 
 @dataclass(frozen=True)
+class ApproveRequested:
+    """A person approves a canary waiting at an `approve` step to take its next step."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    version: str = spec(pattern=VERSION_ID, description="the candidate version approved")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
+class PauseRequested:
+    """A person holds a model's automatic promotions and advances (rollbacks: the policy's)."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    """A person ends a pause; a promotion the pause held is re-decided at once."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    model: str = spec(pattern=NAME, description="model name in the policy")
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
+class ReplayRequested:
+    """A person re-runs a dead-lettered event on purpose: decided anew under this request's id,
+    its outcome naming the original (never a silent duplicate of the first record)."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    replay_of: str = spec(max_length=256, description="the dead-lettered event's CloudEvents id")
+    event: str = spec(
+        max_length=65536,
+        description="the original event as a structured CloudEvent (JSON text), as dead-lettered",
+    )
+    model: str | None = spec(
+        None, pattern=NAME, description="the model the event is about (null: a stateless event)"
+    )
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
 class Tick:
     """The clock: Cloud Scheduler publishes one a minute; the tick re-drives pending events.
 
@@ -184,6 +257,9 @@ OutcomeKind = Literal[
     "pending",
     "run_succeeded",
     "run_failed",
+    "awaiting_approval",
+    "paused",
+    "resumed",
 ]
 
 
@@ -215,6 +291,10 @@ Payload = (
     | TriggerRequested
     | PromoteRequested
     | RollbackRequested
+    | ApproveRequested
+    | PauseRequested
+    | ResumeRequested
+    | ReplayRequested
     | Tick
     | AlertIncident
     | Outcome

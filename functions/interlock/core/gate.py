@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from interlock.core import moves
+from interlock.core import holds, moves
 from interlock.core.decision import Decision
 from interlock.core.events import ModelEvaluated
+from interlock.core.freeze import frozen
 from interlock.core.policy import Gate, ModelPolicy
 from interlock.core.state import EvaluationRecord, ModelState, version_key
 
@@ -99,19 +100,27 @@ def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) 
     if state.paused:
         return Decision("held", subject, (
             f"automation paused ({state.paused_reason}); promote v{ev.version} manually if wanted",
-        ))  # fmt: skip
+        ), state=holds.keep_held(state, ev))  # fmt: skip
+    freeze = frozen(mp, now)
+    if freeze is not None:
+        return Decision("held", subject, (
+            f"{freeze[0]}: v{ev.version} is re-decided when it ends",
+        ), state=holds.keep_held(state, ev))  # fmt: skip
     if state.cooldown_until is not None and now < state.cooldown_until:
         until = f"{state.cooldown_until:%Y-%m-%dT%H:%M:%SZ}"
         return Decision(
             "held",
             subject,
             (f"in cooldown until {until} after a rollback; v{ev.version} not promoted",),
+            state=holds.keep_held(state, ev),
         )
     champion = state.champion.evaluation if state.champion else None
     failures, notes = check(ev, champion, mp.gate)
     if failures:
         return Decision("rejected", subject, tuple(failures + notes))
     passed = f"gate passed: {', '.join(r.describe() for r in mp.gate.rules)}"
+    if state.held is not None and version_key(state.held.version) <= version_key(ev.version):
+        state = state.replace(held=None)
     return moves.start(state, mp, ev.version, evaluation_record(ev), now, (passed, *notes))
 
 

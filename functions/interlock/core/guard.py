@@ -7,7 +7,7 @@ import dataclasses
 import math
 from datetime import datetime, timedelta
 
-from interlock.core import moves
+from interlock.core import holds, moves
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import ModelObserved
@@ -43,7 +43,9 @@ def assess(obs: ModelObserved, mp: ModelPolicy) -> tuple[Verdict, list[str]]:
     ]
     if crossed:
         return "breach", crossed
-    return "healthy", [f"healthy: {', '.join(r.describe() for r in rules)}"]
+    # Each value beside its threshold: the decision trail (and `interlock report`) shows both.
+    seen = ", ".join(f"{r.metric} = {obs.metrics[r.metric]:g} ({r.op} {r.value:g})" for r in rules)
+    return "healthy", [f"healthy: {seen}"]
 
 
 def _stale(obs: ModelObserved, state: ModelState) -> str | None:
@@ -94,7 +96,7 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
     g = mp.guard
     verdict, why = assess(obs, mp)
     nxt = record(state, obs.revision, obs.window_end, verdict, max(g.of_windows, 1))
-    if state.paused:
+    if state.paused and state.paused_by is None:  # paused by the rollback cap: a human must act
         return Decision(
             "held",
             subject,
@@ -144,6 +146,15 @@ def guard(obs: ModelObserved, state: ModelState, mp: ModelPolicy, now: datetime)
             f"healthy windows at {mp.canary.steps[c.step]} %: {healthy} of {mp.canary.hold_windows}"
         )
         if healthy >= mp.canary.hold_windows:
+            hold = holds.operator_hold(state, mp, now)
+            if hold is not None:
+                nxt_pct = mp.canary.steps[c.step + 1]
+                return Decision("held", subject, (
+                    *why, held, f"advance to {nxt_pct} % held: {hold}",
+                ), (), counted)  # fmt: skip
+            waiting = holds.awaiting(counted, mp, now, (*why, held))
+            if waiting is not None:
+                return waiting
             return moves.advance(counted, mp, now, (*why, held))
         return Decision("held", subject, (*why, held), (), counted)
     return Decision("held", subject, tuple(why), (), nxt)
@@ -175,8 +186,16 @@ def breached(
 def roll_back(
     state: ModelState, mp: ModelPolicy, role: str | None, now: datetime, why: tuple[str, ...]
 ) -> Decision:
-    """The candidate is always safe to abort; the champion only within the policy's limits."""
+    """The candidate is always safe to abort; the champion only within the policy's limits.
+    While a human paused the model (or a freeze holds), rollbacks go on unless
+    `guard.while_paused: hold`."""
     subject, g = mp.name, mp.guard
+    hold = holds.operator_hold(state, mp, now)
+    if hold is not None and g.while_paused == "hold":
+        return Decision(
+            "held", subject, (*why, f"{hold}: no automatic rollback (guard.while_paused: hold)"),
+            (), state,
+        )  # fmt: skip
     if role == "candidate":
         return moves.abort(state, mp, now, why)
     if state.previous is None:
@@ -187,7 +206,7 @@ def roll_back(
             (),
             state,
         )
-    if state.guard_until is not None and now > state.guard_until:
+    if state.guard_until is not None and now > state.guard_until and g.after_window != "rollback":
         ended = f"{state.guard_until:%Y-%m-%dT%H:%M:%SZ}"
         return Decision(
             "needs_human",

@@ -18,10 +18,14 @@ from interlock.core.events import (
     MONITORING_INCIDENT,
     PREFIX,
     AlertIncident,
+    ApproveRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
+    PauseRequested,
     PromoteRequested,
+    ReplayRequested,
+    ResumeRequested,
     RollbackRequested,
     Tick,
     TriggerRequested,
@@ -87,6 +91,26 @@ KINDS: tuple[Kind, ...] = (
         key=_request_key, function="on_request", age=None, model_field="model", request=True,
     ),
     Kind(
+        ApproveRequested, PREFIX + "model.approve.requested.v1",
+        "model.approve.requested: approve a canary waiting at an approve step",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
+        PauseRequested, PREFIX + "model.pause.requested.v1",
+        "model.pause.requested: hold a model's automatic promotions and advances",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
+        ResumeRequested, PREFIX + "model.resume.requested.v1",
+        "model.resume.requested: end a pause; re-decide what it held",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
+        ReplayRequested, PREFIX + "event.replay.requested.v1",
+        "event.replay.requested: re-run a dead-lettered event on purpose",
+        key=_request_key, function="on_request", age="request", model_field="model", request=True,
+    ),
+    Kind(
         Tick, PREFIX + "tick.v1",
         "tick: the clock (Cloud Scheduler, every minute) re-drives pending events",
         # Never recorded: a tick is not a fact to decide once, and never too old to run.
@@ -119,7 +143,8 @@ def model_of(payload: object | None) -> str | None:
     kind = BY_PAYLOAD.get(type(payload))
     if kind is None or kind.model_field is None:
         return None
-    return str(getattr(payload, kind.model_field))
+    value = getattr(payload, kind.model_field)
+    return None if value is None else str(value)  # a replayed stateless event has no model
 
 
 def accepted_by(function: str) -> tuple[type, ...]:

@@ -25,7 +25,8 @@ def _requester(by: str | None) -> str:
 
 
 def _resumed(state: ModelState) -> tuple[ModelState, tuple[str, ...]]:
-    if not state.paused:
+    if not state.paused or state.paused_by is not None:
+        # A pause a human chose stays until `interlock resume`; a manual move skips it anyway.
         return state, ()
     return state.replace(paused=False, paused_reason=None), ("automation resumed: a human acted",)
 

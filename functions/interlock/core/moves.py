@@ -109,16 +109,24 @@ def start(
 
 
 def advance(
-    state: ModelState, mp: ModelPolicy, now: datetime, reasons: tuple[str, ...]
+    state: ModelState,
+    mp: ModelPolicy,
+    now: datetime,
+    reasons: tuple[str, ...],
+    manual: bool = False,
 ) -> Decision:
     cand = state.candidate
     assert cand is not None
     nxt_step = cand.step + 1
     if mp.canary.steps[nxt_step] == 100:
-        return complete(state, mp, now, reasons + ("canary complete",))
-    moved = state.replace(candidate=dataclasses.replace(cand, step=nxt_step, healthy_windows=0))
+        return complete(state, mp, now, reasons + ("canary complete",), manual)
+    moved = state.replace(
+        candidate=dataclasses.replace(
+            cand, step=nxt_step, healthy_windows=0, awaiting_since=None, approval_timed_out=False
+        )
+    )
     step = f"advance v{cand.version} to {mp.canary.steps[nxt_step]} %"
-    return Decision("advanced", mp.name, reasons + (step,), (traffic(moved, mp),), moved)
+    return Decision("advanced", mp.name, reasons + (step,), (traffic(moved, mp),), moved, manual)
 
 
 def complete(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from interlock.core.errors import PermanentError
@@ -80,6 +81,14 @@ class Canary:
     steps: tuple[int, ...] = (10, 50, 100)
     hold_windows: int = 2
     min_samples: int = 0
+    # Indexes into `steps` a human must approve before the canary moves to them
+    # (`steps: [10, 50, approve, 100]` → steps (10, 50, 100), approve_before (2,)).
+    approve_before: tuple[int, ...] = ()
+    approval_timeout_s: int | None = None  # None: wait for a human as long as it takes
+    on_approval_timeout: Literal["hold", "abort"] = "hold"
+
+    def needs_approval(self, step: int) -> bool:
+        return step in self.approve_before
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,11 @@ class Guard:
     # What an open Cloud Monitoring incident on a serving revision does (`on_alert`).
     alerts: Literal["breach", "rollback", "advisory"] = "breach"
 
+    # A champion breach after its guard window: ask a human (as before) or roll back anyway.
+    after_window: Literal["needs_human", "rollback"] = "needs_human"
+    # While a human paused the model or a freeze window is on: rollbacks still happen, or hold.
+    while_paused: Literal["rollback", "hold"] = "rollback"
+
 
 @dataclass(frozen=True)
 class Observe:
@@ -105,6 +119,20 @@ class Observe:
     source: Literal["cloud_run"] = "cloud_run"
     window_s: int = 300
     delay_s: int = 180  # Cloud Run metrics become visible up to 180 s after sampling
+
+
+@dataclass(frozen=True)
+class FreezeWindow:
+    """A time automatic promotions and advances wait out: weekly (`days`, `start`-`end` local
+    times, may cross midnight) or one-off (`start_at`-`end_at`), in the IANA `time_zone`."""
+
+    name: str
+    time_zone: str
+    days: tuple[int, ...] = ()  # 0 = Monday; weekly windows only
+    start: tuple[int, int] = (0, 0)  # local (hour, minute), weekly
+    end: tuple[int, int] = (0, 0)
+    start_at: datetime | None = None  # one-off, aware datetimes
+    end_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +145,7 @@ class ModelPolicy:
     canary: Canary
     guard: Guard
     observe: Observe | None = None
+    freeze: tuple[FreezeWindow, ...] = ()  # the policy's `freeze:` windows and the model's own
 
     @property
     def service_id(self) -> str:

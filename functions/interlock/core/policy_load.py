@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlock.core import google_names
+from interlock.core.freeze_load import freeze_windows
 from interlock.core.kinds import AGE_KINDS
 from interlock.core.policy import (
     PLACEHOLDER_RE,
     SERVICE_RE,
     Canary,
+    FreezeWindow,
     Gate,
     Guard,
     ModelPolicy,
@@ -246,8 +248,13 @@ def _gate(p: _Problems, raw: Any, path: str) -> Gate:
 
 def _canary(p: _Problems, raw: Any, path: str) -> Canary:
     m = _mapping(p, raw, path)
-    _unknown_keys(p, m, path, {"steps", "hold_windows", "min_samples"})
-    steps = m.get("steps", [10, 50, 100])
+    _unknown_keys(
+        p,
+        m,
+        path,
+        {"steps", "hold_windows", "min_samples", "approval_timeout", "on_approval_timeout"},
+    )
+    steps, approve_before = _approvals(p, m.get("steps", [10, 50, 100]), f"{path}.steps")
     ok = (
         isinstance(steps, list)
         and steps
@@ -257,12 +264,39 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
         p.add(
             f"{path}.steps", f"expected strictly increasing percents ending at 100, got {steps!r}"
         )
-        steps = [100]
+        steps, approve_before = [100], ()
+    timeout = _duration(p, m, "approval_timeout", path, 0) if "approval_timeout" in m else None
+    if timeout is not None and not approve_before:
+        p.add(f"{path}.approval_timeout", "no step needs approval (put `approve` in steps)")
+    on_timeout = m.get("on_approval_timeout", "hold")
+    if on_timeout not in ("hold", "abort"):
+        p.add(f"{path}.on_approval_timeout", f'expected "hold" or "abort", got {on_timeout!r}')
+        on_timeout = "hold"
     return Canary(
         steps=tuple(steps),
         hold_windows=_int(p, m, "hold_windows", path, 2, 1, 1000),
         min_samples=_int(p, m, "min_samples", path, 0, 0, 10**12),
+        approve_before=approve_before,
+        approval_timeout_s=timeout,
+        on_approval_timeout=on_timeout,
     )
+
+
+def _approvals(p: _Problems, steps: Any, path: str) -> tuple[Any, tuple[int, ...]]:
+    """`[10, 50, approve, 100]`: the percents, and which step indexes a human approves first."""
+    if not isinstance(steps, list):
+        return steps, ()
+    percents: list[Any] = []
+    before: list[int] = []
+    for i, step in enumerate(steps):
+        if step != "approve":
+            percents.append(step)
+            continue
+        if not percents or i + 1 >= len(steps) or steps[i + 1] == "approve":
+            p.add(path, f"`approve` goes between two traffic steps, got {steps!r}")
+            continue
+        before.append(len(percents))
+    return percents, tuple(before)
 
 
 def _guard(p: _Problems, raw: Any, path: str) -> Guard:
@@ -270,7 +304,7 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     keys = {
         "thresholds", "breaches", "of_windows", "min_samples", "on_inconclusive",
         "inconclusive_limit", "cooldown", "max_rollbacks", "rollback_period", "guard_window",
-        "alerts",
+        "alerts", "after_window", "while_paused",
     }  # fmt: skip
     _unknown_keys(p, m, path, keys)
     rules = _rules(p, m.get("thresholds"), f"{path}.thresholds", allow_relative=False)
@@ -280,14 +314,10 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
     of_windows = _int(p, m, "of_windows", path, 5, 1, 100)
     if breaches > of_windows:
         p.add(f"{path}.breaches", f"cannot exceed of_windows ({breaches} > {of_windows})")
-    on_inconclusive = m.get("on_inconclusive", "hold")
-    if on_inconclusive not in ("hold", "rollback"):
-        p.add(f"{path}.on_inconclusive", f'expected "hold" or "rollback", got {on_inconclusive!r}')
-        on_inconclusive = "hold"
-    alerts = m.get("alerts", "breach")
-    if alerts not in ALERT_MODES:
-        p.add(f"{path}.alerts", f'expected "breach", "rollback" or "advisory", got {alerts!r}')
-        alerts = "breach"
+    on_inconclusive = _choice(p, m, "on_inconclusive", path, ("hold", "rollback"))
+    alerts = _choice(p, m, "alerts", path, ALERT_MODES)
+    after_window = _choice(p, m, "after_window", path, ("needs_human", "rollback"))
+    while_paused = _choice(p, m, "while_paused", path, ("rollback", "hold"))
     return Guard(
         rules=rules,
         breaches=breaches,
@@ -300,10 +330,27 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
         rollback_period_s=_duration(p, m, "rollback_period", path, 86400),
         guard_window_s=_duration(p, m, "guard_window", path, 3600),
         alerts=alerts,
+        after_window=after_window,
+        while_paused=while_paused,
     )
 
 
 ALERT_MODES = ("breach", "rollback", "advisory")
+
+
+def _choice(
+    p: _Problems, m: Mapping[str, Any], key: str, path: str, choices: tuple[str, ...]
+) -> Any:
+    """One of `choices` (the first is the default); anything else is reported and defaulted."""
+    value = m.get(key, choices[0])
+    if value not in choices:
+        quoted = [f'"{c}"' for c in choices]
+        expected = ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
+        p.add(f"{path}.{key}", f"expected {expected}, got {value!r}")
+        return choices[0]
+    return value
+
+
 OBSERVE_SOURCES = ("cloud_run",)
 MIN_WINDOW_S = 1  # seconds-long windows run the local stack; Cloud Run samples every 60 s
 
@@ -332,12 +379,11 @@ def _observe(p: _Problems, raw: Any, path: str) -> Observe | None:
     return Observe(source=source, window_s=window, delay_s=delay)
 
 
-def _model(p: _Problems, raw: Any, path: str) -> ModelPolicy:
+def _model(p: _Problems, raw: Any, path: str, shared: tuple[FreezeWindow, ...] = ()) -> ModelPolicy:
     m = _mapping(p, raw, path)
-    _unknown_keys(
-        p, m, path,
-        {"name", "vertex_model", "service", "serving", "gate", "canary", "guard", "observe"},
-    )  # fmt: skip
+    keys = {"name", "vertex_model", "service", "serving", "gate", "canary", "guard", "observe",
+            "freeze"}  # fmt: skip
+    _unknown_keys(p, m, path, keys)
     return ModelPolicy(
         name=_string(p, m, "name", path, NAME_RE),
         vertex_model=_string(p, m, "vertex_model", path, VERTEX_MODEL_RE),
@@ -347,6 +393,7 @@ def _model(p: _Problems, raw: Any, path: str) -> ModelPolicy:
         canary=_canary(p, m.get("canary"), f"{path}.canary"),
         guard=_guard(p, m.get("guard"), f"{path}.guard"),
         observe=_observe(p, m.get("observe"), f"{path}.observe"),
+        freeze=shared + freeze_windows(p, m.get("freeze"), f"{path}.freeze"),
     )
 
 
@@ -371,7 +418,12 @@ def load_policy(data: Any) -> Policy:
     """Validate a parsed policy document; raise PolicyError listing every problem."""
     p = _Problems()
     root = _mapping(p, data, "policy")
-    _unknown_keys(p, root, "policy", {"version", "pipelines", "models", "max_event_age", "pending"})
+    _unknown_keys(
+        p,
+        root,
+        "policy",
+        {"version", "pipelines", "models", "max_event_age", "pending", "freeze"},
+    )
     if root.get("version", 1) != 1:
         p.add(
             "version",
@@ -381,8 +433,9 @@ def load_policy(data: Any) -> Policy:
         _pipeline(p, raw, f"pipelines[{i}]")
         for i, raw in enumerate(_list(p, root.get("pipelines"), "pipelines"))
     )
+    shared = freeze_windows(p, root.get("freeze"), "freeze")
     models = tuple(
-        _model(p, raw, f"models[{i}]")
+        _model(p, raw, f"models[{i}]", shared)
         for i, raw in enumerate(_list(p, root.get("models"), "models"))
     )
     _unique(p, [x.name for x in pipelines], "pipelines")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from interlock.core.events import ModelEvaluated
+
 Verdict = Literal["healthy", "breach", "inconclusive"]
 
 
@@ -43,6 +45,9 @@ class Candidate:
     evaluation: EvaluationRecord | None = None
     manual: bool = False
     since: datetime | None = None
+    # Waiting for `interlock approve` before the next step (the policy's `approve`), since when.
+    awaiting_since: datetime | None = None
+    approval_timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,11 @@ class ModelState:
     guard_until: datetime | None = None
     paused: bool = False
     paused_reason: str | None = None
+    # Who paused on purpose (`interlock pause`); None: automation paused itself (max_rollbacks).
+    paused_by: str | None = None
+    # The newest passing-or-not evaluation held by a pause, freeze or cooldown: re-decided when
+    # the hold ends (on resume, or by the tick's held-promotions chore).
+    held: ModelEvaluated | None = None
     # Versions aborted or rolled back: never promoted again automatically.
     rejected_versions: tuple[str, ...] = ()
 

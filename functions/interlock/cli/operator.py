@@ -1,0 +1,71 @@
+"""CLI layer: `interlock approve|pause|resume` — operator requests, published like promote/rollback
+(request id, caller, reason), decided by `on_request`, audited in the ledger."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from interlock.cli.common import caller, fail, load_policy_or_fail, policy_path
+from interlock.cli.publish import SHORT_TYPES, request_id, send, validated
+
+COMMANDS = ("approve", "pause", "resume")
+
+
+def add_parsers(sub: Any, publishing: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser(
+        "approve",
+        help="approve a canary waiting at an `approve` step (it takes its next step)",
+        description="Approve the candidate VERSION of MODEL, waiting at a canary `approve` step.",
+    )
+    p.add_argument("model")
+    p.add_argument("version")
+    for name, text in (
+        ("pause", "hold a model's automatic promotions and advances (rollbacks: the policy's)"),
+        ("resume", "end a pause; a promotion it held is re-decided at once"),
+    ):
+        q = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        q.add_argument("model", nargs="?", help="the model (or --all)")
+        q.add_argument("--all", action="store_true", help="every model in the policy")
+        q.add_argument("--policy", help=f"policy file, for --all (default: {policy_path(None)})")
+    for name in COMMANDS:
+        q = sub.choices[name]
+        q.add_argument("--reason", help="why (recorded in the decision trail)")
+        q.add_argument("--by", help="who asks (default: $INTERLOCK_USER or $USER)")
+        publishing(q)
+
+
+def _models(args: Any) -> list[str]:
+    if args.command == "approve":
+        return [args.model]
+    if args.all == bool(args.model):
+        fail(f"{args.command}: name one MODEL or pass --all")
+    if args.model:
+        return [args.model]
+    return [m.name for m in load_policy_or_fail(args.policy).models]
+
+
+def operator_command(args: Any) -> int:
+    ce_type = SHORT_TYPES[f"model.{args.command}.requested"]
+    for model in _models(args):
+        payload: dict[str, Any] = {
+            "request_id": request_id(),
+            "requested_by": caller(args.by),
+            "model": model,
+        }
+        if args.reason:
+            payload["reason"] = args.reason
+        if args.command == "approve":
+            payload["version"] = args.version
+        send(
+            ce_type,
+            validated(ce_type, payload),
+            to=args.to,
+            project_arg=args.project,
+            topic=args.topic,
+        )
+        print(
+            f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)"
+        )
+    return 0
