@@ -120,10 +120,11 @@ def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
         raise PermanentError(path, f"too long: {len(value)} characters, at most {s.max_length}")
     if _CONTROL_RE.search(value):
         raise PermanentError(path, "contains control characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PermanentError(path, "not valid UTF-8 (lone surrogate)") from None
+    if not value.isascii():  # only non-ASCII text can hold a lone surrogate
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PermanentError(path, "not valid UTF-8 (lone surrogate)") from None
     if s.pattern is not None and not re.fullmatch(s.pattern, value):
         raise PermanentError(path, f"{value[:60]!r} does not match {s.pattern}")
     return value

@@ -28,6 +28,8 @@ MAX_ATTRIBUTE_BYTES = 1024
 MAX_ATTRIBUTES = 100
 _UNSAFE_NAME = re.compile(r"(^|/)\.\.(/|$)|\{\{|\{%|\$\(|`")
 _DIGITS = re.compile(r"[0-9]{1,20}")
+_OBJECT_NAME = codec.Spec(max_length=4096)
+_CE_ID = codec.Spec(max_length=256)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Inbound:
 
 def check_object_name(name: str, path: str) -> str:
     """GCS names are untrusted: refuse ones that climb paths or smuggle templates into DAG conf."""
-    codec.check_string(name, path, codec.Spec(max_length=4096))
+    codec.check_string(name, path, _OBJECT_NAME)
     if len(name.encode()) > 1024:
         raise PermanentError(path, f"object name is {len(name.encode())} bytes, GCS allows 1024")
     if not name:
@@ -233,7 +235,7 @@ def parse_cloudevent(attributes: Mapping[str, Any], data: Any) -> Inbound:
         if not attributes.get(key):
             raise PermanentError(key, "required CloudEvent attribute missing")
     ce_type = codec.check_string(attributes["type"], "type")
-    ce_id = codec.check_string(attributes["id"], "id", codec.Spec(max_length=256))
+    ce_id = codec.check_string(attributes["id"], "id", _CE_ID)
     source = codec.check_string(attributes["source"], "source")
     when = _time(attributes.get("time"), "time")
     if ce_type == PUBSUB_PUBLISHED:
