@@ -29,6 +29,7 @@ KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"
 _KEY_RE = re.compile(KEY_PATTERN)
 # Control characters break one-JSON-line logs and terminal output; nobody needs them in an id.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_compiled = functools.cache(re.compile)  # a field's pattern, compiled on its first value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +126,7 @@ def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise PermanentError(path, "not valid UTF-8 (lone surrogate)") from None
-    if s.pattern is not None and not re.fullmatch(s.pattern, value):
+    if s.pattern is not None and not _compiled(s.pattern).fullmatch(value):
         raise PermanentError(path, f"{value[:60]!r} does not match {s.pattern}")
     return value
 

@@ -132,12 +132,13 @@ def _attributes(raw: Any, path: str) -> dict[str, str]:
         raise PermanentError(path, f"{len(raw)} attributes, at most {MAX_ATTRIBUTES}")
     out: dict[str, str] = {}
     for key, value in raw.items():
-        where = f"{path}.{str(key)[:64]}"
         if not isinstance(value, str):
-            raise PermanentError(where, "attribute values are strings")
-        if len(value.encode()) > MAX_ATTRIBUTE_BYTES:
+            raise PermanentError(f"{path}.{str(key)[:64]}", "attribute values are strings")
+        # A character is at most 4 bytes: only a long value needs encoding to be measured.
+        if len(value) * 4 > MAX_ATTRIBUTE_BYTES and len(value.encode()) > MAX_ATTRIBUTE_BYTES:
             raise PermanentError(
-                where, f"{len(value.encode())} bytes, at most {MAX_ATTRIBUTE_BYTES}"
+                f"{path}.{str(key)[:64]}",
+                f"{len(value.encode())} bytes, at most {MAX_ATTRIBUTE_BYTES}",
             )
         out[str(key)] = value
     return out
