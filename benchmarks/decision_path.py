@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,9 @@ def measure(seconds: float = 0.5) -> list[tuple[str, float, float]]:
         first = parse_cloudevent(attributes, json.loads(body))
         now = first.time + timedelta(seconds=5)
 
-        def path(attributes: dict[str, Any] = attributes, body: bytes = body) -> object:
+        def path(
+            attributes: dict[str, Any] = attributes, body: bytes = body, now: datetime = now
+        ) -> object:
             # The SDK decodes the JSON body before the function sees it: that is part of it.
             event = parse_cloudevent(dict(attributes), json.loads(body))
             return decide(event, policy, state, now)

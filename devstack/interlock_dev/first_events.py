@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from interlock.core import binding
-from interlock.core.codec import encode, format_time
+from interlock.core.codec import encode, format_time, parse_time
 from interlock.core.events import (
     GCS_FINALIZED,
     PUBSUB_PUBLISHED,
@@ -24,6 +24,7 @@ from interlock.core.events import (
     RollbackRequested,
     Tick,
 )
+from interlock.ports import Message
 
 Event = dict[str, Any]
 
@@ -95,6 +96,17 @@ def dead_letter() -> Event:
 
 def tick() -> Event:
     return _structured(Tick(schedule="bench"))
+
+
+def message(event: Event) -> Message:
+    """A structured event of ours as the Pub/Sub message a producer publishes (ce-* attributes)."""
+    return binding.cloudevent_message(
+        event["type"],
+        event["source"],
+        event["id"],
+        parse_time(event["time"], "time"),
+        event["data"],
+    )
 
 
 FIRST: dict[str, Callable[[], Event]] = {

@@ -13,9 +13,9 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from interlock.core.errors import PermanentError
 
@@ -62,7 +62,7 @@ def type_hints(cls: type) -> dict[str, Any]:
 
 
 @functools.cache
-def _fields_of(cls: type) -> dict[str, tuple[Decoder, bool]]:
+def _fields_of(cls: Any) -> dict[str, tuple[Decoder, bool]]:
     """name → (its checks, required) of a dataclass, worked out once per class: resolving
     string annotations compiles each one, which cost most of a decode."""
     hints = type_hints(cls)
@@ -260,7 +260,7 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
     """Build `cls` from untrusted JSON-like data, or raise PermanentError naming the field."""
     if not isinstance(data, dict):
         raise PermanentError(path or "data", f"expected an object, got {_describe(data)}")
-    fields = _fields_of(cls)
+    fields = _fields_of(cast(Hashable, cls))
     for key in data:
         if key not in fields:
             raise PermanentError(_join(path, str(key)[:64]), "unknown field")
