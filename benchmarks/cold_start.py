@@ -8,6 +8,7 @@ in the same run (absolute seconds depend on the machine: the ratio is what compa
 
 from __future__ import annotations
 
+import http.client
 import json
 import statistics
 import sys
@@ -74,7 +75,9 @@ def cold_start(
                     raise RuntimeError(
                         f"{target} failed: {err.read()[:300]!r}; log {proc.log_path}"
                     ) from None
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+                # Not listening yet. (An HTTPException: connecting to a free port in the
+                # ephemeral range can connect the socket to itself, which echoes the request.)
                 time.sleep(0.005)
                 continue
             return Start(time.monotonic() - began, peak_rss_mib(proc.pid))

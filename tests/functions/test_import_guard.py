@@ -78,16 +78,35 @@ def wiring(
     return env
 
 
+@pytest.fixture(scope="module")
+def answers(wiring: dict[str, str]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every function's fresh interpreter, run side by side (each is independent of the rest)."""
+    main = str(REPO / "functions" / "main.py")
+    running = {
+        function: subprocess.Popen(
+            [sys.executable, "-c", CHILD, function, main, json.dumps(event())],
+            env=wiring,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for function, event in FIRST.items()
+    }
+    done = {}
+    for function, child in running.items():
+        try:
+            out, err = child.communicate(timeout=120)
+        finally:
+            child.kill()
+        done[function] = subprocess.CompletedProcess(child.args, child.returncode, out, err)
+    return done
+
+
 @pytest.mark.parametrize("function", sorted(FIRST))
 def test_cold_path_loads_no_heavy_client_when_a_function_serves_its_first_event(
-    function: str, wiring: dict[str, str]
+    function: str, answers: dict[str, subprocess.CompletedProcess[str]]
 ) -> None:
-    event = json.dumps(FIRST[function]())
-    main = str(REPO / "functions" / "main.py")
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, function, main, event],
-        env=wiring, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    run = answers[function]
     assert run.returncode == 0, run.stderr[-2000:]
     answer = json.loads(run.stdout.strip().splitlines()[-1])
     assert answer["status"] == 200, run.stderr[-2000:]
