@@ -122,6 +122,11 @@ class Airflow:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.loads(answer.read() or b"{}")
 
+    def pause(self, dag_id: str) -> None:
+        """Runs are still created (queued), just not executed: the training a bench landing
+        starts would load the machine the next measurements share."""
+        self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True}, self.headers)
+
     def naive_trigger(self, dag_id: str, conf: dict[str, Any]) -> None:
         self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
                    {"logical_date": None, "conf": conf}, self.headers)  # fmt: skip

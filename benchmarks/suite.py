@@ -34,6 +34,7 @@ RSS_GOAL_MIB = 256
 EVENTS_GOAL = 20_000  # per core, every kind
 EFFECT_P95_GOAL_S = 0.300
 ROLLBACK_GOAL_S = 1.0
+DAG_ID = "train_on_arrival"  # the DAG the policy's landings trigger
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,9 @@ def main() -> int:
                 "AIRFLOW_USERNAME": stack.info.airflow_user,
                 "AIRFLOW_PASSWORD": stack.info.airflow_password,
             })  # fmt: skip
+        if stack.airflow is not None:
+            info = stack.info
+            path.Airflow(info.airflow, info.airflow_user, info.airflow_password).pause(DAG_ID)
         bench = Bench(stack, env, root, args.rounds)
         rows: list[Row] = []
         for benchmark in BENCHMARKS:
