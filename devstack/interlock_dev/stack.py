@@ -93,6 +93,7 @@ class LocalStack:
         progress: Progress = print,
         function_overrides: dict[str, str] | None = None,
         tick_period_s: float = TICK_PERIOD_S,
+        operation_delay_s: float | None = None,  # the stand-in's long-running operations
     ) -> None:
         self.root = root.resolve()
         self.policy = policy.resolve()
@@ -104,6 +105,7 @@ class LocalStack:
         self.processes: list[ServiceProcess] = []
         self.function_overrides = dict(function_overrides or {})
         self.tick_period_s = tick_period_s
+        self.operation_delay_s = operation_delay_s
         self.airflow: Any = None
         self.emulator: Any = None
         self._saved_host: str | None = None
@@ -169,6 +171,8 @@ class LocalStack:
         port = free_port(47590)
         argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
                 "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
+        if self.operation_delay_s is not None:
+            argv += ["--operation-delay", str(self.operation_delay_s)]
         proc = self._spawn("standin", argv)
         url = f"http://{HOST}:{port}"
         wait_until(lambda: http_ok(f"{url}/_health"), 20, "Vertex AI / Cloud Run stand-in", proc)

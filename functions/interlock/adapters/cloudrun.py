@@ -8,25 +8,32 @@ names no revision, so it is resolved through `latest_ready_revision`; a traffic 
 the `traffic` field (update mask), so the echoed template can never be judged a different
 configuration; a revision that failed to become ready stays under its name for good, so it is a
 permanent error that says what to do (docs/operations.md §8, "A revision that failed to become ready").
+Plain JSON over `google_rest` (the REST API v2, as the generated client's REST transport sends
+it), not `google.cloud.run_v2`: that loads gRPC and proto-plus, ~0.5 s of every cold start.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from interlock.adapters.google_errors import client_failures, message_of, rpc_status, translate
+from interlock.adapters.google_errors import message_of, rpc_status, translate
+from interlock.adapters.google_rest import GoogleCallError, GoogleRest
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.text import one_line
 from interlock.ports import RevisionSpec
 
 SERVICE_NAME = re.compile(r"projects/([^/]+)/locations/([^/]+)/services/[^/]+")
-# google.cloud.run.v2.Condition.State
+# google.cloud.run.v2.Condition.State; JSON names them, `enum-encoding=int` numbers them
 _READY_FAILED = 3
 _READY_SUCCEEDED = 4
-_LATEST = 1  # TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST
+_STATES = {"CONDITION_FAILED": _READY_FAILED, "CONDITION_SUCCEEDED": _READY_SUCCEEDED}
+_LATEST = ("TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", 1)
+_REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+Json = dict[str, Any]
 
 
 class CloudRunTrafficRouter:
@@ -53,30 +60,7 @@ class CloudRunTrafficRouter:
         self.operation_timeout_s = operation_timeout_s
         self.poll_initial_s = poll_initial_s
         self.poll_max_s = poll_max_s
-        self._credentials = credentials
-        self._clients: tuple[Any, Any, Any] | None = None
-
-    def _run(self) -> tuple[Any, Any, Any]:
-        """(run_v2 module, ServicesClient, RevisionsClient), built on first use."""
-        if self._clients is None:
-            from google.cloud import run_v2
-
-            credentials = self._credentials
-            if credentials is None and self.endpoint.startswith("http://"):
-                from google.auth.credentials import AnonymousCredentials
-
-                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-            options = {"api_endpoint": self.endpoint}
-            self._clients = (
-                run_v2,
-                run_v2.ServicesClient(
-                    transport="rest", client_options=options, credentials=credentials
-                ),
-                run_v2.RevisionsClient(
-                    transport="rest", client_options=options, credentials=credentials
-                ),
-            )
-        return self._clients
+        self._rest = GoogleRest(self.endpoint, credentials, timeout_s)
 
     # --- the port -------------------------------------------------------------------------------
 
@@ -86,25 +70,25 @@ class CloudRunTrafficRouter:
         if existing is not None:
             return self._accept_existing(name, existing, spec)
         current = self._get_service(name)
-        if not current.traffic_statuses:
+        if not current.get("trafficStatuses"):
             raise TransientError(f"service {name} serves no traffic yet (still reconciling?)")
         served = self._served(current)
-        run_v2 = self._run()[0]
-        template = current.template
-        template.revision = spec.name
-        template.labels.clear()
-        template.labels.update(dict(spec.labels))
-        container = template.containers[0] if template.containers else run_v2.Container()
-        container.image = spec.image
-        container.env = [run_v2.EnvVar(name=k, value=v) for k, v in sorted(spec.env.items())]
-        container.ports = [run_v2.ContainerPort(name="http1", container_port=spec.port)]
-        if container.startup_probe.tcp_socket.port:
+        template = current.setdefault("template", {})
+        template["revision"] = spec.name
+        template["labels"] = dict(spec.labels)
+        containers = list(template.get("containers") or [{}])
+        container = containers[0]
+        container["image"] = spec.image
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(spec.env.items())]
+        container["ports"] = [{"name": "http1", "containerPort": spec.port}]
+        tcp = container.get("startupProbe", {}).get("tcpSocket", {})
+        if tcp.get("port"):
             # The server-defaulted probe echoes the old port: knock where the new one listens.
-            container.startup_probe.tcp_socket.port = spec.port
-        template.containers = [container, *list(template.containers)[1:]]
+            tcp["port"] = spec.port
+        template["containers"] = [container, *containers[1:]]
         # Without an explicit block Cloud Run routes 100 % to LATEST, i.e. to the new revision:
         # pin what is served now, by concrete revision name, so the new one gets nothing.
-        current.traffic = [self._target(s.revision, s.percent, s.tag) for s in served]
+        current["traffic"] = [_target(s.revision, s.percent, s.tag) for s in served]
         try:
             self._update(current, f"create revision {spec.name} of {name}", field="revision")
         except TransientError:
@@ -123,7 +107,7 @@ class CloudRunTrafficRouter:
         for i, split in enumerate(splits):
             self._check_can_serve(name, split, f"splits[{i}].revision")
         current = self._get_service(name)
-        current.traffic = [self._target(s.revision, s.percent, s.tag) for s in splits]
+        current["traffic"] = [_target(s.revision, s.percent, s.tag) for s in splits]
         self._update(current, f"set traffic of {name}", field="splits", mask=("traffic",))
         served = self.get_traffic(name)
         if _canonical(served) != _canonical(splits):
@@ -138,19 +122,21 @@ class CloudRunTrafficRouter:
 
     # --- calls ----------------------------------------------------------------------------------
 
-    def _served(self, current: Any) -> tuple[TrafficSplit, ...]:
+    def _served(self, current: Json) -> tuple[TrafficSplit, ...]:
         """The traffic statuses by concrete revision: a LATEST one names none on v2."""
-        latest = current.latest_ready_revision.rsplit("/", 1)[-1]
+        latest = current.get("latestReadyRevision", "").rsplit("/", 1)[-1]
         served = []
-        for status in current.traffic_statuses:
-            revision = status.revision
-            if not revision and int(status.type_) == _LATEST:
+        for status in current.get("trafficStatuses", ()):
+            revision = status.get("revision", "")
+            if not revision and status.get("type") in _LATEST:
                 revision = latest
             if not revision:
                 raise TransientError(
-                    f"service {current.name} routes to LATEST but has no ready revision yet"
+                    f"service {current.get('name')} routes to LATEST but has no ready revision yet"
                 )
-            served.append(TrafficSplit(revision, status.percent, status.tag or None))
+            served.append(
+                TrafficSplit(revision, int(status.get("percent", 0)), status.get("tag") or None)
+            )
         return tuple(served)
 
     def _check_can_serve(self, service: str, split: TrafficSplit, field: str) -> None:
@@ -173,51 +159,60 @@ class CloudRunTrafficRouter:
             raise PermanentError("service", f"{service!r} is not projects/P/locations/L/services/S")
         return service
 
-    def _get_service(self, name: str) -> Any:
+    def _get_service(self, name: str) -> Json:
+        what = f"get service {name}"
         try:
-            return self._run()[1].get_service(name=name, timeout=self.timeout_s, retry=None)
-        except client_failures() as e:
-            raise translate(e, "service", f"get service {name}") from e
+            return self._rest.call("GET", f"/v2/{name}", what)
+        except GoogleCallError as e:
+            raise translate(e, "service", what) from e
 
-    def _get_revision(self, service: str, revision: str) -> Any | None:
-        from google.api_core import exceptions as gexc
-
+    def _get_revision(self, service: str, revision: str) -> Json | None:
+        what = f"get revision {revision} of {service}"
         try:
-            return self._run()[2].get_revision(
-                name=f"{service}/revisions/{revision}", timeout=self.timeout_s, retry=None
+            return self._rest.call("GET", f"/v2/{service}/revisions/{revision}", what)
+        except GoogleCallError as e:
+            if e.code == 404:
+                return None
+            raise translate(e, "revision", what) from e
+
+    def _update(self, service: Json, action: str, field: str, mask: Sequence[str] = ()) -> None:
+        query = {"updateMask": ",".join(mask)} if mask else None
+        try:
+            operation = self._rest.call(
+                "PATCH", f"/v2/{service['name']}", action, body=service, query=query
             )
-        except gexc.NotFound:
-            return None
-        except client_failures() as e:
-            raise translate(e, "revision", f"get revision {revision} of {service}") from e
-
-    def _update(self, service: Any, action: str, field: str, mask: Sequence[str] = ()) -> None:
-        from google.api_core import exceptions as gexc
-        from google.api_core.future.polling import DEFAULT_POLLING
-        from google.protobuf import field_mask_pb2
-
-        request = self._run()[0].UpdateServiceRequest(service=service)
-        if mask:
-            request.update_mask = field_mask_pb2.FieldMask(paths=list(mask))
-        try:
-            operation = self._run()[1].update_service(
-                request=request, timeout=self.timeout_s, retry=None
-            )
-        except gexc.GoogleAPICallError as e:
+        except GoogleCallError as e:
             raise self._write_refused(e, service, action, field) from e
-        except client_failures() as e:
-            raise translate(e, field, action) from e
-        polling = DEFAULT_POLLING.with_delay(
-            initial=self.poll_initial_s, maximum=self.poll_max_s, multiplier=1.5
-        )
-        try:
-            operation.result(timeout=self.operation_timeout_s, polling=polling)
-        except client_failures() as e:
-            # The write was accepted; its rollout failed or we stopped waiting. Either way the
-            # served state is whatever it was, and trying again later is the remedy.
-            raise TransientError(f"{action}: operation failed: {message_of(e)}") from e
+        self._wait(operation, action)
 
-    def _write_refused(self, e: Any, service: Any, action: str, field: str) -> Exception:
+    def _wait(self, operation: Json, action: str) -> None:
+        """Poll the operation as google-api-core's blocking poll does (at once, then backing
+        off from `poll_initial_s` by 1.5x up to `poll_max_s`) until done or out of time."""
+        deadline = time.monotonic() + self.operation_timeout_s
+        delay = self.poll_initial_s
+        while True:
+            try:
+                operation = self._rest.call("GET", f"/v2/{operation['name']}", action)
+            except GoogleCallError as e:
+                raise TransientError(f"{action}: operation unknown: {message_of(e)}") from e
+            if operation.get("done"):
+                break
+            if time.monotonic() + delay > deadline:
+                raise TransientError(
+                    f"{action}: operation not done after {self.operation_timeout_s}s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, self.poll_max_s)
+        error = operation.get("error")
+        if error:
+            # The write was accepted; its rollout failed. The served state is whatever it was,
+            # and trying again later is the remedy.
+            text = one_line(str(error.get("message", "")), 300)
+            raise TransientError(f"{action}: operation failed: {text}")
+
+    def _write_refused(
+        self, e: GoogleCallError, service: Json, action: str, field: str
+    ) -> Exception:
         """A refused write, judged by the status in the error body, never by its wording."""
         status = rpc_status(e)
         if status == "ALREADY_EXISTS":
@@ -225,7 +220,8 @@ class CloudRunTrafficRouter:
             # template under it is a bug or a clash, never fixed by retrying.
             return PermanentError(field, f"{action}: ALREADY_EXISTS: {message_of(e)}")
         if status == "ABORTED" or (
-            status == "FAILED_PRECONDITION" and self._etag_moved(service.name, service.etag)
+            status == "FAILED_PRECONDITION"
+            and self._etag_moved(service["name"], service.get("etag", ""))
         ):
             # AIP-154 answers a stale etag with ABORTED; FAILED_PRECONDITION with the etag
             # moved on is the same race told the older way. Re-read and try again.
@@ -234,25 +230,16 @@ class CloudRunTrafficRouter:
 
     def _etag_moved(self, name: str, etag: str) -> bool:
         try:
-            return bool(etag) and self._get_service(name).etag != etag
+            return bool(etag) and self._get_service(name).get("etag") != etag
         except TransientError:
             return True  # cannot tell: a retry is the safe side
         except PermanentError:
             return False
 
-    def _target(self, revision: str, percent: int, tag: str | None) -> Any:
-        run_v2 = self._run()[0]
-        return run_v2.TrafficTarget(
-            type_=run_v2.TrafficTargetAllocationType.TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION,
-            revision=revision,
-            percent=percent,
-            tag=tag or "",
-        )
-
-    def _accept_existing(self, service: str, revision: Any, spec: RevisionSpec) -> str:
-        containers = list(revision.containers)
-        image = containers[0].image if containers else ""
-        env = {e.name: e.value for e in containers[0].env} if containers else {}
+    def _accept_existing(self, service: str, revision: Json, spec: RevisionSpec) -> str:
+        containers = revision.get("containers") or [{}]
+        image = containers[0].get("image", "")
+        env = {e.get("name"): e.get("value", "") for e in containers[0].get("env", ())}
         if image != spec.image or env != dict(spec.env):
             raise PermanentError(
                 "revision",
@@ -260,29 +247,40 @@ class CloudRunTrafficRouter:
                 f"(has {one_line(image, 200)}, wanted {spec.image})",
             )
         state = _ready_state(revision)
-        if state == _READY_FAILED and not revision.reconciling:
+        if state == _READY_FAILED and not revision.get("reconciling"):
             raise PermanentError("revision", _failed_revision_reason(service, spec.name, revision))
         if state != _READY_SUCCEEDED:
             raise TransientError(f"revision {spec.name} exists but is not ready yet")
         return spec.name
 
 
-def _ready_condition(revision: Any) -> Any | None:
-    ready = [c for c in revision.conditions if c.type_ == "Ready"]
+def _target(revision: str, percent: int, tag: str | None) -> Json:
+    """A traffic target as proto3 JSON writes it: zero and empty fields left out."""
+    target: Json = {"type": _REVISION, "revision": revision}
+    if percent:
+        target["percent"] = percent
+    if tag:
+        target["tag"] = tag
+    return target
+
+
+def _ready_condition(revision: Json) -> Json | None:
+    ready = [c for c in revision.get("conditions", ()) if c.get("type") == "Ready"]
     return ready[0] if ready else None
 
 
-def _ready_state(revision: Any) -> int:
+def _ready_state(revision: Json) -> int:
     condition = _ready_condition(revision)
-    return 0 if condition is None else int(condition.state)
+    state = 0 if condition is None else condition.get("state", 0)
+    return state if isinstance(state, int) else _STATES.get(state, 0)
 
 
-def _ready_message(revision: Any) -> str:
+def _ready_message(revision: Json) -> str:
     condition = _ready_condition(revision)
-    return "" if condition is None else str(condition.message)
+    return "" if condition is None else str(condition.get("message", ""))
 
 
-def _failed_revision_reason(service: str, revision: str, found: Any) -> str:
+def _failed_revision_reason(service: str, revision: str, found: Json) -> str:
     """Cloud Run keeps a failed revision under its name, and interlock derives that name from
     (service, model version): retrying can never succeed, so say exactly what will."""
     match = SERVICE_NAME.fullmatch(service)

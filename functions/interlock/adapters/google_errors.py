@@ -62,9 +62,9 @@ def message_of(exc: Any) -> str:
 
 def translate(exc: Exception, field: str, action: str) -> InterlockError:
     """Map a client-side failure of `action` to retry (transient) or dead-letter (permanent)."""
-    from google.api_core import exceptions as gexc
+    from interlock.adapters.google_rest import GoogleCallError
 
-    if isinstance(exc, gexc.GoogleAPICallError):
+    if isinstance(exc, GoogleCallError) or _is_api_call_error(exc):
         status = rpc_status(exc)
         reason = f"{action}: {status}: {message_of(exc)}"
         if status in PERMANENT:
@@ -72,6 +72,13 @@ def translate(exc: Exception, field: str, action: str) -> InterlockError:
         return TransientError(reason)
     # RetryError, timeouts, connection resets, token refresh failures: all worth a redelivery.
     return TransientError(f"{action}: {type(exc).__name__}: {one_line(exc, MESSAGE_LIMIT)}")
+
+
+def _is_api_call_error(exc: Exception) -> bool:
+    """A google-api-core call error, without importing api-core for our own REST calls."""
+    from google.api_core import exceptions as gexc
+
+    return isinstance(exc, gexc.GoogleAPICallError)
 
 
 def client_failures() -> tuple[type[Exception], ...]:

@@ -1,6 +1,6 @@
 """Adapters layer: the decision ledger in one SQLite file (the local stack's `Ledger`).
 
-Safe across threads and processes: every call opens its own connection, every read-modify-write
+Safe across threads and processes: each thread keeps its own connection, every read-modify-write
 runs under `BEGIN IMMEDIATE` (SQLite's write lock, taken before the read, so two writers
 serialize instead of both reading the same version), and WAL lets readers proceed meanwhile.
 States and outcomes are stored as the codec's JSON; times as integer microseconds since the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -79,6 +80,7 @@ class SqliteLedger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._connect() as db:
             # WAL is a property of the file: set once, every later connection inherits it.
             db.execute("PRAGMA journal_mode=WAL")
@@ -86,15 +88,18 @@ class SqliteLedger:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # isolation_level=None: we issue BEGIN ourselves, so the lock kind is explicit.
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        # One connection per thread, kept open: closing the last connection to a WAL file
+        # checkpoints it, which cost every ledger call a disk flush (most of a first event).
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            # isolation_level=None: we issue BEGIN ourselves, so the lock kind is explicit.
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self._local.db = db
         try:
             yield db
         except sqlite3.OperationalError as exc:
             # "database is locked" after the busy timeout: another writer held it too long.
             raise TransientError(f"sqlite ledger {self.path.name}: {exc}") from exc
-        finally:
-            db.close()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

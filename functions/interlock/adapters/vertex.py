@@ -1,7 +1,8 @@
-"""Adapters layer: the Vertex AI Model Registry as a `ModelRegistry`, over the REST GAPIC client.
+"""Adapters layer: the Vertex AI Model Registry as a `ModelRegistry`, over its REST API (v1).
 
-Only `google.cloud.aiplatform_v1` is imported, and only on first use: the high-level
-`google.cloud.aiplatform` package costs ~2 s of cold start that no function can afford.
+Three calls (get, listVersions, mergeVersionAliases) as plain JSON (`google_rest`): the
+generated `google.cloud.aiplatform_v1` loads every Vertex service and type on import (~1.5 s),
+and the high-level `google.cloud.aiplatform` ~2 s more, cold start that no function can afford.
 Vertex names a model by project NUMBER in what it returns, and `listVersions` adds `@versionId`:
 a `ModelVersion` names its model as the caller did, so names compare equal with the policy's.
 """
@@ -12,7 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from interlock.adapters.google_errors import client_failures, translate
+from interlock.adapters.google_errors import translate
+from interlock.adapters.google_rest import GoogleCallError, GoogleRest
 from interlock.core.errors import PermanentError
 from interlock.ports import ModelVersion
 
@@ -32,44 +34,34 @@ class VertexModelRegistry:
         self.location = location
         self.endpoint = endpoint or f"{location}-aiplatform.googleapis.com"
         self.timeout_s = timeout_s
-        self._credentials = credentials
-        self._client: Any = None
-
-    def _model_service(self) -> Any:
-        if self._client is None:
-            from google.cloud import aiplatform_v1
-
-            credentials = self._credentials
-            if credentials is None and self.endpoint.startswith("http://"):
-                from google.auth.credentials import AnonymousCredentials
-
-                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-            self._client = aiplatform_v1.ModelServiceClient(
-                transport="rest",
-                client_options={"api_endpoint": self.endpoint},
-                credentials=credentials,
-            )
-        return self._client
+        self._rest = GoogleRest(self.endpoint, credentials, timeout_s)
 
     def get_version(self, model: str, version: str) -> ModelVersion:
         _check(model, version)
+        what = f"get model {model}@{version}"
         try:
-            found = self._model_service().get_model(
-                name=f"{model}@{version}", timeout=self.timeout_s, retry=None
-            )
-        except client_failures() as e:
-            raise translate(e, "version", f"get model {model}@{version}") from e
+            found = self._rest.call("GET", f"/v1/{model}@{version}", what)
+        except GoogleCallError as e:
+            raise translate(e, "version", what) from e
         return _to_version(found, model)
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         _check(model)
+        what = f"list versions of {model}"
+        found: list[ModelVersion] = []
+        token = ""
         try:
-            pager = self._model_service().list_model_versions(
-                name=model, timeout=self.timeout_s, retry=None
-            )
-            found = [_to_version(m, model) for m in pager]  # iterating fetches further pages
-        except client_failures() as e:
-            raise translate(e, "model", f"list versions of {model}") from e
+            while True:
+                page = self._rest.call(
+                    "GET", f"/v1/{model}:listVersions", what,
+                    query={"pageToken": token} if token else None,
+                )  # fmt: skip
+                found.extend(_to_version(m, model) for m in page.get("models", ()))
+                token = page.get("nextPageToken", "")
+                if not token:
+                    break
+        except GoogleCallError as e:
+            raise translate(e, "model", what) from e
         return sorted(found, key=_version_order)
 
     def merge_aliases(
@@ -79,15 +71,14 @@ class VertexModelRegistry:
         aliases = [*add, *(f"-{alias}" for alias in remove)]
         if not aliases:
             return self.get_version(model, version)
+        what = f"merge aliases {aliases} into {model}@{version}"
         try:
-            merged = self._model_service().merge_version_aliases(
-                name=f"{model}@{version}",
-                version_aliases=aliases,
-                timeout=self.timeout_s,
-                retry=None,
-            )
-        except client_failures() as e:
-            raise translate(e, "aliases", f"merge aliases {aliases} into {model}@{version}") from e
+            merged = self._rest.call(
+                "POST", f"/v1/{model}@{version}:mergeVersionAliases", what,
+                body={"versionAliases": aliases},
+            )  # fmt: skip
+        except GoogleCallError as e:
+            raise translate(e, "aliases", what) from e
         return _to_version(merged, model)
 
 
@@ -98,13 +89,13 @@ def _check(model: str, version: str | None = None) -> None:
         raise PermanentError("version", "a model version or alias is required")
 
 
-def _to_version(found: Any, model: str) -> ModelVersion:
+def _to_version(found: dict[str, Any], model: str) -> ModelVersion:
     return ModelVersion(
         model=model,
-        version=found.version_id,
-        artifact_uri=found.artifact_uri,
-        aliases=tuple(sorted(found.version_aliases)),  # Vertex promises no order
-        labels=dict(found.labels),
+        version=str(found.get("versionId", "")),
+        artifact_uri=str(found.get("artifactUri", "")),
+        aliases=tuple(sorted(found.get("versionAliases", ()))),  # Vertex promises no order
+        labels=dict(found.get("labels", {})),
     )
 
 

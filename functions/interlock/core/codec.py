@@ -8,17 +8,19 @@ name the field, `encode` writes them back, and `schema` emits the JSON Schema ke
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from interlock.core.errors import PermanentError
 
 T = TypeVar("T")
+Decoder = Callable[[Any, str], Any]  # (untrusted value, its path) -> checked value
 
 DEFAULT_MAX_LENGTH = 1024
 MAX_MAP_ITEMS = 64
@@ -27,6 +29,7 @@ KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$"
 _KEY_RE = re.compile(KEY_PATTERN)
 # Control characters break one-JSON-line logs and terminal output; nobody needs them in an id.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_compiled = functools.cache(re.compile)  # a field's pattern, compiled on its first value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,20 @@ def spec_of(f: dataclasses.Field[Any]) -> Spec:
 
 def type_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _fields_of(cls: Any) -> dict[str, tuple[Decoder, bool]]:
+    """name → (its checks, required) of a dataclass, worked out once per class: resolving
+    string annotations compiles each one, which cost most of a decode."""
+    hints = type_hints(cls)
+    return {
+        f.name: (
+            _decoder(hints[f.name], spec_of(f)),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    }
 
 
 def _join(path: str, key: str) -> str:
@@ -104,11 +121,12 @@ def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
         raise PermanentError(path, f"too long: {len(value)} characters, at most {s.max_length}")
     if _CONTROL_RE.search(value):
         raise PermanentError(path, "contains control characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PermanentError(path, "not valid UTF-8 (lone surrogate)") from None
-    if s.pattern is not None and not re.fullmatch(s.pattern, value):
+    if not value.isascii():  # only non-ASCII text can hold a lone surrogate
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PermanentError(path, "not valid UTF-8 (lone surrogate)") from None
+    if s.pattern is not None and not _compiled(s.pattern).fullmatch(value):
         raise PermanentError(path, f"{value[:60]!r} does not match {s.pattern}")
     return value
 
@@ -131,6 +149,7 @@ def _check_number(value: Any, path: str, s: Spec, *, integer: bool) -> float | i
     return number
 
 
+@functools.cache
 def unwrap_optional(tp: Any) -> tuple[Any, bool]:
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -141,69 +160,117 @@ def unwrap_optional(tp: Any) -> tuple[Any, bool]:
 
 
 def _decode_value(tp: Any, value: Any, path: str, s: Spec) -> Any:
-    tp, optional = unwrap_optional(tp)
-    if value is None:
-        if optional:
-            return None
-        raise PermanentError(path, "must not be null")
+    return _decoder(tp, s)(value, path)
+
+
+@functools.cache
+def _decoder(tp: Any, s: Spec) -> Decoder:
+    """The checks for one field type, worked out once per (type, constraints): inspecting the
+    type on every value cost more than checking the value."""
+    inner, optional = unwrap_optional(tp)
+    base = _base_decoder(inner, s)
+    if optional:
+
+        def maybe(value: Any, path: str) -> Any:
+            return None if value is None else base(value, path)
+
+        return maybe
+
+    def required(value: Any, path: str) -> Any:
+        if value is None:
+            raise PermanentError(path, "must not be null")
+        return base(value, path)
+
+    return required
+
+
+def _base_decoder(tp: Any, s: Spec) -> Decoder:
     origin = typing.get_origin(tp)
     if tp is str:
-        return check_string(value, path, s)
+        return lambda value, path: check_string(value, path, s)
     if tp is bool:
-        if not isinstance(value, bool):
-            raise PermanentError(path, f"expected true or false, got {_describe(value)}")
-        return value
+
+        def boolean(value: Any, path: str) -> Any:
+            if not isinstance(value, bool):
+                raise PermanentError(path, f"expected true or false, got {_describe(value)}")
+            return value
+
+        return boolean
     if tp is int:
-        return _check_number(value, path, s, integer=True)
+        return lambda value, path: _check_number(value, path, s, integer=True)
     if tp is float:
-        return float(_check_number(value, path, s, integer=False))
+        return lambda value, path: float(_check_number(value, path, s, integer=False))
     if tp is datetime:
-        return parse_time(value, path)
+        return parse_time
     if origin is typing.Literal:
-        if value not in typing.get_args(tp):
-            allowed = ", ".join(repr(a) for a in typing.get_args(tp))
-            raise PermanentError(path, f"must be one of {allowed}, got {str(value)[:40]!r}")
-        return value
+        choices = typing.get_args(tp)
+        allowed = ", ".join(repr(a) for a in choices)
+
+        def literal(value: Any, path: str) -> Any:
+            if value not in choices:
+                raise PermanentError(path, f"must be one of {allowed}, got {str(value)[:40]!r}")
+            return value
+
+        return literal
     if origin is tuple:
         (item_tp, _ellipsis) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise PermanentError(path, f"expected a list, got {_describe(value)}")
-        if len(value) > MAX_LIST_ITEMS:
-            raise PermanentError(path, f"too many items: {len(value)}, at most {MAX_LIST_ITEMS}")
-        return tuple(_decode_value(item_tp, v, f"{path}[{i}]", s) for i, v in enumerate(value))
+        item = _decoder(item_tp, s)
+
+        def sequence(value: Any, path: str) -> Any:
+            if not isinstance(value, list):
+                raise PermanentError(path, f"expected a list, got {_describe(value)}")
+            if len(value) > MAX_LIST_ITEMS:
+                raise PermanentError(
+                    path, f"too many items: {len(value)}, at most {MAX_LIST_ITEMS}"
+                )
+            return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+        return sequence
     if origin is Mapping or origin is dict:
         _key_tp, item_tp = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise PermanentError(path, f"expected an object, got {_describe(value)}")
-        if len(value) > MAX_MAP_ITEMS:
-            raise PermanentError(path, f"too many entries: {len(value)}, at most {MAX_MAP_ITEMS}")
-        out = {}
-        for k, v in value.items():
-            if not _KEY_RE.match(k):
-                raise PermanentError(_join(path, str(k)[:64]), f"key must match {KEY_PATTERN}")
-            out[k] = _decode_value(item_tp, v, _join(path, k), s)
-        return types.MappingProxyType(out) if origin is Mapping else out
+        entry = _decoder(item_tp, s)
+        frozen = origin is Mapping
+
+        def mapping(value: Any, path: str) -> Any:
+            if not isinstance(value, dict):
+                raise PermanentError(path, f"expected an object, got {_describe(value)}")
+            if len(value) > MAX_MAP_ITEMS:
+                raise PermanentError(
+                    path, f"too many entries: {len(value)}, at most {MAX_MAP_ITEMS}"
+                )
+            out = {}
+            for k, v in value.items():
+                if not _KEY_RE.match(k):
+                    raise PermanentError(_join(path, str(k)[:64]), f"key must match {KEY_PATTERN}")
+                out[k] = entry(v, _join(path, k))
+            return types.MappingProxyType(out) if frozen else out
+
+        return mapping
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return decode(tp, value, path)
-    raise TypeError(f"unsupported field type {tp!r} at {path}")
+        cls = tp
+        return lambda value, path: decode(cls, value, path)
+
+    def unsupported(value: Any, path: str) -> Any:
+        raise TypeError(f"unsupported field type {tp!r} at {path}")
+
+    return unsupported
 
 
 def decode(cls: type[T], data: Any, path: str = "") -> T:
     """Build `cls` from untrusted JSON-like data, or raise PermanentError naming the field."""
     if not isinstance(data, dict):
         raise PermanentError(path or "data", f"expected an object, got {_describe(data)}")
-    hints = type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = _fields_of(cast(Hashable, cls))
     for key in data:
         if key not in fields:
             raise PermanentError(_join(path, str(key)[:64]), "unknown field")
     kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
+    for name, (check, required) in fields.items():
         if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if required:
                 raise PermanentError(_join(path, name), "required field missing")
             continue
-        kwargs[name] = _decode_value(hints[name], data[name], _join(path, name), spec_of(f))
+        kwargs[name] = check(data[name], _join(path, name))
     return cls(**kwargs)
 
 

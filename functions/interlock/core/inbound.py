@@ -35,6 +35,8 @@ MAX_ATTRIBUTE_BYTES = 1024
 MAX_ATTRIBUTES = 100
 _UNSAFE_NAME = re.compile(r"(^|/)\.\.(/|$)|\{\{|\{%|\$\(|`")
 _DIGITS = re.compile(r"[0-9]{1,20}")
+_OBJECT_NAME = codec.Spec(max_length=4096)
+_CE_ID = codec.Spec(max_length=256)
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Inbound:
 
 def check_object_name(name: str, path: str) -> str:
     """GCS names are untrusted: refuse ones that climb paths or smuggle templates into DAG conf."""
-    codec.check_string(name, path, codec.Spec(max_length=4096))
+    codec.check_string(name, path, _OBJECT_NAME)
     if len(name.encode()) > 1024:
         raise PermanentError(path, f"object name is {len(name.encode())} bytes, GCS allows 1024")
     if not name:
@@ -137,12 +139,13 @@ def _attributes(raw: Any, path: str) -> dict[str, str]:
         raise PermanentError(path, f"{len(raw)} attributes, at most {MAX_ATTRIBUTES}")
     out: dict[str, str] = {}
     for key, value in raw.items():
-        where = f"{path}.{str(key)[:64]}"
         if not isinstance(value, str):
-            raise PermanentError(where, "attribute values are strings")
-        if len(value.encode()) > MAX_ATTRIBUTE_BYTES:
+            raise PermanentError(f"{path}.{str(key)[:64]}", "attribute values are strings")
+        # A character is at most 4 bytes: only a long value needs encoding to be measured.
+        if len(value) * 4 > MAX_ATTRIBUTE_BYTES and len(value.encode()) > MAX_ATTRIBUTE_BYTES:
             raise PermanentError(
-                where, f"{len(value.encode())} bytes, at most {MAX_ATTRIBUTE_BYTES}"
+                f"{path}.{str(key)[:64]}",
+                f"{len(value.encode())} bytes, at most {MAX_ATTRIBUTE_BYTES}",
             )
         out[str(key)] = value
     return out
@@ -262,7 +265,7 @@ def parse_cloudevent(attributes: Mapping[str, Any], data: Any) -> Inbound:
         if not attributes.get(key):
             raise PermanentError(key, "required CloudEvent attribute missing")
     ce_type = codec.check_string(attributes["type"], "type")
-    ce_id = codec.check_string(attributes["id"], "id", codec.Spec(max_length=256))
+    ce_id = codec.check_string(attributes["id"], "id", _CE_ID)
     source = codec.check_string(attributes["source"], "source")
     when = _time(attributes.get("time"), "time")
     if ce_type == PUBSUB_PUBLISHED:

@@ -78,7 +78,15 @@ class ModelState:
     rejected_versions: tuple[str, ...] = ()
 
     def replace(self, **changes: object) -> ModelState:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        """`dataclasses.replace` without re-running `__init__` field by field: every decision
+        makes one or two, and ModelState has no `__post_init__` to honour."""
+        unknown = changes.keys() - _STATE_FIELDS
+        if unknown:
+            raise TypeError(f"ModelState has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(ModelState)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
     def role_of(self, revision: str) -> Literal["champion", "candidate"] | None:
         if self.candidate is not None and self.candidate.revision == revision:
@@ -90,6 +98,9 @@ class ModelState:
     def last_window_end(self, revision: str) -> datetime | None:
         seen = self.windows.get(revision, ())
         return seen[-1].end if seen else None
+
+
+_STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelState))
 
 
 def version_key(version: str) -> int:
