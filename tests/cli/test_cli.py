@@ -111,7 +111,7 @@ def test_explain_uses_given_state_when_a_champion_exists(capsys, tmp_path):
         (["publish", "model.evaluted"], "unknown event type 'model.evaluted'"),
         (["publish", "model.evaluated", "--field", "colour=blue"], "has no field 'colour'"),
         (["publish"], "name the event TYPE"),
-        (["promote", "churn", "v3", "--to", "http://127.0.0.1:1/"], "version: 'v3' does not match"),
+        (["promote", "churn", "latest", "--to", "http://127.0.0.1:1/"], "version: 'latest'"),
         (["trigger", "churn-training", "s3://x/y", "--to", "http://127.0.0.1:1/"], "object_uri"),
         (["rollback", "Churn!", "--to", "http://127.0.0.1:1/"], "model"),
         (
@@ -160,7 +160,17 @@ def test_promote_posts_a_valid_request_with_fresh_request_id_when_sent_to_a_url(
     capsys, function_url
 ):
     code, out, _ = run(
-        capsys, "promote", "churn", "3", "--by", "ana", "--reason", "hotfix", "--to", function_url
+        capsys,
+        "promote",
+        "churn",
+        "3",
+        "--by",
+        "ana",
+        "--reason",
+        "hotfix",
+        "--to",
+        function_url,
+        "--no-wait",
     )
     assert code == 0 and "request id req-" in out
     ((headers, event),) = _Capture.received
@@ -177,7 +187,7 @@ def test_promote_posts_a_valid_request_with_fresh_request_id_when_sent_to_a_url(
 
 
 def test_publish_builds_nested_fields_and_keeps_string_types(capsys, function_url):
-    argv = ["publish", "model.observed", "--to", function_url]
+    argv = ["publish", "model.observed", "--to", function_url, "--no-wait"]
     for field in ("model=churn", "revision=churn-v3", "version=3", "window_start=2026-11-25T10:00:00Z",
                   "window_end=2026-11-25T10:05:00Z", "sample_count=120", "metrics.error_rate=0.01"):  # fmt: skip
         argv += ["--field", field]
@@ -195,6 +205,7 @@ def test_publish_accepts_a_structured_cloudevent_file(capsys, function_url):
         str(SAMPLES / "structured/model.rollback.requested.json"),
         "--to",
         function_url,
+        "--no-wait",
     )
     assert code == 0, err
     assert _Capture.received[0][1]["type"] == "dev.interlock.model.rollback.requested.v1"

@@ -5,24 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from interlock.cli.common import fail, load_policy_or_fail, project
+from interlock.cli.common import fail, load_policy_or_fail, open_ledger
 from interlock.cli.explain import summary
-from interlock.core.errors import PermanentError
-
-
-def _ledger(spec: str, project_arg: str | None) -> Any:
-    from interlock.bootstrap import ledger_from
-
-    try:
-        return ledger_from(spec, project(project_arg), os.environ)
-    except PermanentError:
-        fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
+from interlock.cli.target import resolve
 
 
 def status_command(args: Any) -> int:
-    policy = load_policy_or_fail(args.policy)
-    spec = args.ledger or os.environ.get("INTERLOCK_LEDGER", "firestore")
-    ledger = _ledger(spec, args.project)
+    target = resolve(args.project, args.ledger)
+    policy = load_policy_or_fail(
+        args.policy or os.environ.get("INTERLOCK_POLICY") or (target.local or {}).get("policy")
+    )
+    ledger = open_ledger(target.ledger or "firestore", target.project)
     models = [args.model] if args.model else [m.name for m in policy.models]
     for name in models:
         mp = (
