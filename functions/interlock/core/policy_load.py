@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from interlock.core import google_names
+from interlock.core import google_names, policy_lint
 from interlock.core.kinds import AGE_KINDS
 from interlock.core.policy import (
     PLACEHOLDER_RE,
@@ -56,7 +56,7 @@ def _kind(value: Any) -> str:
         if isinstance(value, list)
         else "a mapping"
         if isinstance(value, dict)
-        else repr(value)
+        else policy_lint.shown(value)
     )
 
 
@@ -93,7 +93,7 @@ def _string(
         p.add(where, f"expected a string, got {_kind(value)}")
         return ""
     if pattern is not None and not pattern.match(value):
-        p.add(where, f"{value!r} does not match {pattern.pattern}")
+        p.add(where, f"{policy_lint.shown(value)} does not match {pattern.pattern}")
     return value
 
 
@@ -174,9 +174,9 @@ def _rules(p: _Problems, value: Any, path: str, allow_relative: bool) -> tuple[R
         parsed = [parse_rule(metric, t) for t in texts]
         for text, rule in zip(texts, parsed, strict=True):
             if rule is None:
-                p.add(where, f"expected {example} style comparison, got {text!r}")
+                p.add(where, f"expected {example} style comparison, got {_kind(text)}")
             elif rule.relative and not allow_relative:
-                p.add(where, f"live thresholds cannot be relative to the champion: {text!r}")
+                p.add(where, f"live thresholds cannot be relative to the champion: {_kind(text)}")
             else:
                 rules.append(rule)
         ops = {r.op for r in parsed if r is not None}
@@ -254,7 +254,8 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
     )
     if not ok or steps != sorted(set(steps)) or steps[-1] != 100:
         p.add(
-            f"{path}.steps", f"expected strictly increasing percents ending at 100, got {steps!r}"
+            f"{path}.steps",
+            f"expected strictly increasing percents ending at 100, got {policy_lint.shown(steps)}",
         )
         steps = [100]
     return Canary(
@@ -280,7 +281,10 @@ def _guard(p: _Problems, raw: Any, path: str) -> Guard:
         p.add(f"{path}.breaches", f"cannot exceed of_windows ({breaches} > {of_windows})")
     on_inconclusive = m.get("on_inconclusive", "hold")
     if on_inconclusive not in ("hold", "rollback"):
-        p.add(f"{path}.on_inconclusive", f'expected "hold" or "rollback", got {on_inconclusive!r}')
+        p.add(
+            f"{path}.on_inconclusive",
+            f'expected "hold" or "rollback", got {policy_lint.shown(on_inconclusive)}',
+        )
         on_inconclusive = "hold"
     return Guard(
         rules=rules,
@@ -337,7 +341,7 @@ def load_policy(data: Any) -> Policy:
     if root.get("version", 1) != 1:
         p.add(
             "version",
-            f"unsupported policy version {root.get('version')!r} (this interlock reads 1)",
+            f"unsupported policy version {policy_lint.shown(root.get('version'))} (this interlock reads 1)",
         )
     pipelines = tuple(
         _pipeline(p, raw, f"pipelines[{i}]")
@@ -366,6 +370,7 @@ def load_policy(data: Any) -> Policy:
         for problem in google_names.problems(root.get("models"))
         if problem.split(": ", 1)[0] not in reported
     )
+    p.items = policy_lint.review(root, p.items, pipelines, models, max_age)
     if p.items:
         raise PolicyError(p.items)
     return Policy(pipelines=pipelines, models=models, max_age_s=max_age, pending=pending)
