@@ -205,7 +205,11 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from interlock_dev.demo import run_demo
 
-        return run_demo(args.root, args.airflow)
+        try:
+            return run_demo(args.root, args.airflow)
+        except OSError as err:  # an unwritable --root, a full disk: the user's to fix
+            fail_with = f"demo: {err.strerror or err}: {err.filename or args.root}"
+            raise CliError(fail_with) from None
     from interlock.cli.status import status_command
 
     return status_command(args)

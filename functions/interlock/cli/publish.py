@@ -6,6 +6,7 @@ event the CLI accepts is one the functions accept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import typing
@@ -69,6 +70,20 @@ def validated(ce_type: str, payload: Any) -> Any:
     """The payload as the functions will parse it; the schema checks the same from outside."""
     from interlock import contract
 
+    cls = OWN_TYPES[ce_type]
+    if isinstance(payload, dict) and dataclasses.is_dataclass(cls):
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in payload
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:  # every one at once, not the first of six
+            fail(
+                f"invalid {ce_type.removeprefix(PREFIX)} event: required field(s) missing: "
+                f"{', '.join(missing)} (set each with --field KEY=VALUE)"
+            )
     try:
         value: Any = codec.decode(OWN_TYPES[ce_type], payload)
         contract.validate(ce_type, codec.encode(value))
@@ -191,6 +206,12 @@ def request_command(kind: str, args: Any) -> int:
         ce_type = SHORT_TYPES["model.rollback.requested"]
         payload = {**base, "model": args.model}
     else:
+        if args.object.startswith("gs://") and "#" not in args.object:
+            fail(
+                f"{one_line(args.object, 200)}: add the object's generation after '#', e.g. "
+                f"{one_line(args.object, 200)}#1712345678901234 (`gcloud storage objects describe "
+                "URI --format='value(generation)'` prints it)"
+            )
         ce_type = SHORT_TYPES["pipeline.trigger.requested"]
         payload = {**base, "pipeline": args.pipeline, "object_uri": args.object}
     target = resolve(args.project, args.ledger)
