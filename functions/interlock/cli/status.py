@@ -24,7 +24,7 @@ def status_command(args: Any) -> int:
             else fail(f"unknown model {name!r}")
         )
         state = ledger.load(name).state
-        print(f"{name}: {summary(state, mp.canary.steps)}")
+        print(f"{name}: {summary(state, mp.canary.steps)}{_attention(ledger, name)}")
         if state.cooldown_until:
             print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
     _print_pending(ledger, policy, args.model, args.limit)
@@ -33,13 +33,22 @@ def status_command(args: Any) -> int:
         manual = " manual" if outcome.manual else ""
         who = f" by {outcome.requested_by}" if outcome.requested_by else ""
         print(
-            f"{outcome.decided_at:%Y-%m-%d %H:%M:%S}  {outcome.kind:<13} {outcome.subject:<16}{manual}{who}"
+            f"{outcome.decided_at:%Y-%m-%d %H:%M:%SZ}  {outcome.kind:<13} {outcome.subject:<16}{manual}{who}"
         )
         for reason in outcome.reasons:
             print(f"    - {reason}")
         for effect in outcome.effects:
             print(f"    → {effect}")
     return 0
+
+
+def _attention(ledger: Any, model: str) -> str:
+    """The header's marker when the model's last decision asks for a person."""
+    last = ledger.outcomes(model, limit=1)
+    if last and last[0].kind == "needs_human":
+        reason = last[0].reasons[-1] if last[0].reasons else ""
+        return f" — NEEDS HUMAN: {reason}"
+    return ""
 
 
 def _print_pending(ledger: Any, policy: Any, model: str | None, limit: int) -> None:
