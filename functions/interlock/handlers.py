@@ -98,6 +98,25 @@ class Handler:
             reasons=list(outcome.reasons), effects=list(outcome.effects))  # fmt: skip
         return outcome
 
+    def redecide(self, event: Inbound, key: str) -> Outcome:
+        """Decide `event` again under `key` (a chore releasing a hold), recorded once per key:
+        a second tick doing the same finds it decided. Transient failures propagate (the chore
+        is deferred and the next tick tries again); permanent ones are dead-lettered."""
+        prior = self.ports.ledger.get(key)
+        if prior is not None:
+            return prior
+        model = model_of(event.payload)
+        assert model is not None, "only a model's events are held"
+        try:
+            outcome = self._stateful(event, key, model, self.applier, None)
+        except PermanentError as err:
+            applied = err.applied if isinstance(err, PartialFailure) else ()
+            return self.dead_letter(event.id, event.type, key, err, None, event, applied)
+        self._publish(outcome)
+        log("INFO", "re-decided", key=key, kind=outcome.kind, subject=outcome.subject,
+            reasons=list(outcome.reasons), effects=list(outcome.effects))  # fmt: skip
+        return outcome
+
     def dead_letter(
         self,
         event_id: str,

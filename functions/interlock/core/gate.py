@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from interlock.core import moves
 from interlock.core.decision import Decision
 from interlock.core.events import ModelEvaluated
 from interlock.core.policy import Gate, ModelPolicy
-from interlock.core.state import EvaluationRecord, ModelState, version_key
+from interlock.core.state import HELD_LIMIT, EvaluationRecord, Held, ModelState, version_key
 
 
 def check(
@@ -87,7 +88,31 @@ def _ordering(ev: ModelEvaluated, state: ModelState) -> Decision | None:
 
 
 def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
-    """Promote (first canary step) or Reject with every failing reason; Stale/Duplicate/Held."""
+    """Promote (first canary step) or Reject with every failing reason; Stale/Duplicate/Held.
+
+    A good evaluation held by a cooldown or a pause is kept in `state.held` (newest first), to
+    be re-decided when the hold ends; any other decision on it takes it off that list."""
+    decision = _gate(ev, state, mp, now)
+    if decision.kind == "held":
+        if decision.state is None:  # held by cooldown or pause (a canary hold carries a state)
+            held = Held(ev, state.cooldown_until if not state.paused else None)
+            rest = tuple(h for h in state.held if not _same(h.evaluation, ev))
+            newest = sorted((held, *rest), key=lambda h: version_key(h.evaluation.version),
+                            reverse=True)[:HELD_LIMIT]  # fmt: skip
+            return dataclasses.replace(decision, state=state.replace(held=tuple(newest)))
+        return decision
+    base = decision.state or state
+    if any(_same(h.evaluation, ev) for h in base.held):
+        rest = tuple(h for h in base.held if not _same(h.evaluation, ev))
+        return dataclasses.replace(decision, state=base.replace(held=rest))
+    return decision
+
+
+def _same(a: ModelEvaluated, b: ModelEvaluated) -> bool:
+    return (a.version, a.run_id) == (b.version, b.run_id)
+
+
+def _gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
     ordered = _ordering(ev, state)
     if ordered is not None:
         return ordered

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from interlock.core.events import ModelEvaluated
+
 Verdict = Literal["healthy", "breach", "inconclusive"]
 
 
@@ -52,6 +54,17 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A good evaluation the gate held (cooldown or pause), re-decided when the hold ends."""
+
+    evaluation: ModelEvaluated
+    until: datetime | None = None  # end of the cooldown that held it; None: held by a pause
+
+
+HELD_LIMIT = 5  # the newest few: an older one would be stale after the newest is promoted
+
+
+@dataclass(frozen=True)
 class ModelState:
     champion: Serving | None = None
     previous: Serving | None = None
@@ -66,6 +79,8 @@ class ModelState:
     paused_reason: str | None = None
     # Versions aborted or rolled back: never promoted again automatically.
     rejected_versions: tuple[str, ...] = ()
+    # Held promotions, newest first (`held.py`, a tick chore, re-decides them when due).
+    held: tuple[Held, ...] = ()
 
     def replace(self, **changes: object) -> ModelState:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
