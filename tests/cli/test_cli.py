@@ -105,7 +105,7 @@ def test_explain_uses_given_state_when_a_champion_exists(capsys, tmp_path):
         (["explain", "/nonexistent.json"], "cannot read event file"),
         (
             ["publish", "model.evaluated", "--field", "model=churn", "--to", "http://127.0.0.1:1/"],
-            "required field missing",
+            "required field(s) missing: version, dataset_id",
         ),
         (["publish", "model.evaluated", "--field", "nonsense"], "expected KEY=VALUE"),
         (["publish", "model.evaluted"], "unknown event type 'model.evaluted'"),
