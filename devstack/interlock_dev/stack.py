@@ -44,6 +44,7 @@ FUNCTIONS = (
     "on_dead_letter",
     "on_tick",
 )
+PORT_TRIES = 3  # a port lost to another stack's race is replaced by the next free one
 TICK_PERIOD_S = 10.0  # Cloud Scheduler ticks every minute; locally, pending events move sooner
 Progress = Callable[[str], None]
 
@@ -299,10 +300,22 @@ class LocalStack:
             proc = self._spawn(f"fn-{name}", argv, env_of)
             procs.append((name, port, proc))
         for name, port, proc in procs:
-            url = f"http://{HOST}:{port}"
-            # What answers must be this stack's own process, not another stack's on that port.
-            check = functools.partial(_answers_as, url, proc, port)
-            wait_until(check, 30, f"function {name}", proc)
+            for attempt in range(PORT_TRIES):
+                url = f"http://{HOST}:{port}"
+                # What answers must be this stack's own process, not another stack's on that port.
+                check = functools.partial(_answers_as, url, proc, port)
+                try:
+                    wait_until(check, 30, f"function {name}", proc)
+                    break
+                except RuntimeError:
+                    # Another stack bound the port between our probe and our bind: take another.
+                    if attempt == PORT_TRIES - 1 or owns_port(proc, port):
+                        raise
+                    proc.stop(grace_s=1)
+                    self.processes.remove(proc)
+                    port = free_port(47600 + FUNCTIONS.index(name) * 10 + 1, taken=taken)
+                    argv = [*proc.argv[:-1], str(port)]
+                    proc = self._spawn(f"fn-{name}", argv, proc.env)
             self.info.functions[name] = url
         listing = ", ".join(
             f"{n.removeprefix('on_')}:{u.rsplit(':', 1)[1]}" for n, u in self.info.functions.items()

@@ -154,3 +154,21 @@ def test_dev_down_stops_exactly_its_processes_then_says_none_runs(stack):
     assert again.returncode == 1 and "no local stack running" in again.stderr
     status = interlock(stack, "status", "--policy", str(REPO / "interlock.yaml"))
     assert status.returncode == 1 and "no project" in status.stderr
+
+
+def test_readiness_refuses_a_port_answered_by_another_stacks_process(tmp_path):
+    """Two stacks racing for one port: the loser must not take the winner's answers as its own."""
+    from interlock_dev.processes import ServiceProcess, free_port, http_ok, owns_port, wait_until
+
+    port = free_port(47290)
+    winner = ServiceProcess("winner", [sys.executable, "-m", "http.server", str(port),
+                                       "--bind", "127.0.0.1"], tmp_path / "w.log").start()  # fmt: skip
+    loser = ServiceProcess("loser", [sys.executable, "-c", "import time; time.sleep(60)"],
+                           tmp_path / "l.log").start()  # fmt: skip
+    try:
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/"), 20, "http.server", winner)
+        assert owns_port(winner, port)
+        assert not owns_port(loser, port)
+    finally:
+        winner.stop(grace_s=1)
+        loser.stop(grace_s=1)
