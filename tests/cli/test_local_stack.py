@@ -154,6 +154,9 @@ def test_dev_down_stops_exactly_its_processes_then_says_none_runs(stack):
     assert again.returncode == 1 and "no local stack running" in again.stderr
     status = interlock(stack, "status", "--policy", str(REPO / "interlock.yaml"))
     assert status.returncode == 1 and "no project" in status.stderr
+    reset = interlock(stack, "dev", "reset")
+    assert reset.returncode == 0 and "cleared ledger.db" in reset.stdout
+    assert not (stack / ".interlock/dev/ledger.db").exists()
 
 
 def test_readiness_refuses_a_port_answered_by_another_stacks_process(tmp_path):
