@@ -145,6 +145,36 @@ def test_dev_up_refuses_a_second_stack_when_one_runs_on_the_same_root(stack):
     assert "a local stack already runs under .interlock/dev" in run.stderr
 
 
+def test_a_second_stack_on_another_root_gets_its_own_ports_and_ledger(stack):
+    other = stack / "other"
+    env = {**user_env(), "INTERLOCK_DEV_ROOT": str(other)}
+    log = (stack / "other.log").open("w")
+    up = subprocess.Popen([INTERLOCK, "dev", "up", "--no-airflow"], cwd=stack, env=env,
+                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "Ctrl-C" not in (stack / "other.log").read_text():
+            assert up.poll() is None and time.monotonic() < deadline, (
+                stack / "other.log"
+            ).read_text()
+            time.sleep(0.2)
+        mine, theirs = state(stack), json.loads((other / "stack.json").read_text())
+        assert set(mine["functions"].values()).isdisjoint(theirs["functions"].values())
+        assert mine["pubsub"] != theirs["pubsub"] and mine["ledger"] != theirs["ledger"]
+        run = subprocess.run([INTERLOCK, "rollback", "churn", "--by", "bo"], cwd=stack, env=env,
+                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert run.returncode == 3 and "needs_human" in run.stdout, run.stderr
+        assert [o.requested_by for o in SqliteLedger(other / "ledger.db").outcomes()] == ["bo"]
+        assert "bo" not in {
+            o.requested_by for o in SqliteLedger(stack / ".interlock/dev/ledger.db").outcomes()
+        }
+    finally:
+        subprocess.run([INTERLOCK, "dev", "down"], cwd=stack, env=env, capture_output=True,
+                       timeout=60, check=False)  # fmt: skip
+        up.wait(timeout=30)
+        log.close()
+
+
 def test_dev_down_stops_exactly_its_processes_then_says_none_runs(stack):
     pgids = state(stack)["pgids"]
     run = interlock(stack, "dev", "down")
