@@ -48,9 +48,13 @@ def up_command(args: Any) -> int:
              "with `interlock dev down`, or pick another --root")  # fmt: skip
     policy = _policy(getattr(args, "policy", None))
     signal.signal(signal.SIGTERM, _terminate)
+    dags = getattr(args, "dags", None)
+    if dags and not Path(dags).is_dir():
+        fail(f"--dags {dags}: not a directory")
     stack = LocalStack(
         root,
         policy=policy,
+        **({"dags": Path(dags)} if dags else {}),
         airflow=not args.no_airflow,
         pubsub=False if args.no_pubsub else None,
         airflow_version=args.airflow,

@@ -344,8 +344,10 @@ class LocalStack:
             self.airflow_version, self.root / "airflow", self.dags, self._airflow_port,
             extra_env=variables,
         )  # fmt: skip
+        self.progress(f"airflow    {self.airflow_version} starting (up to 180 s)…")
         self.airflow.start()
         self.info.pgids.extend(s.pid for s in self.airflow.services if s.pid)
+        self.info.save()
         self.airflow.wait_ready(self.dag_ids(), timeout_s=180)
         self.info.airflow = self.airflow.base_url
         self.progress(

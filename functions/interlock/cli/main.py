@@ -149,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
         "--policy",
         help="policy file for the functions (default: $INTERLOCK_POLICY or interlock.yaml)",
     )
+    dsub.choices["up"].add_argument(
+        "--dags", help="Airflow DAGs folder (default: the repo's dags/)"
+    )
     dsub.choices["land"].add_argument("file", help="a CSV (make one: see README, 'Local stack')")
     dsub.choices["land"].add_argument("--bucket", default="interlock-landing")
     dsub.choices["land"].add_argument("--name", help="object name (default churn/incoming/FILE)")
