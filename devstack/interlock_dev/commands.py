@@ -40,7 +40,7 @@ def _policy(arg: str | None) -> Path:
 
 
 def up_command(args: Any) -> int:
-    from interlock_dev.stack import LocalStack, StackBusy
+    from interlock_dev.stack import REPO, LocalStack, StackBusy
 
     root = root_of(args.root)
     if (other := running(root)) is not None:
@@ -54,7 +54,7 @@ def up_command(args: Any) -> int:
     stack = LocalStack(
         root,
         policy=policy,
-        **({"dags": Path(dags)} if dags else {}),
+        dags=Path(dags) if dags else REPO / "dags",
         airflow=not args.no_airflow,
         pubsub=False if args.no_pubsub else None,
         airflow_version=args.airflow,
