@@ -238,3 +238,19 @@ def test_status_shows_what_is_pending_and_since_when(capsys, tmp_path):
         in out
     )
     assert "last failure: Airflow answered 503" in out
+
+
+def test_request_exits_4_saying_the_decision_is_unknown_when_no_ledger_can_be_read(
+    capsys, function_url, monkeypatch, tmp_path
+):
+    for name in (
+        "INTERLOCK_LEDGER",
+        "INTERLOCK_PROJECT",
+        "GOOGLE_CLOUD_PROJECT",
+        "PUBSUB_EMULATOR_HOST",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no local stack here
+    code, out, err = run(capsys, "rollback", "churn", "--to", function_url)
+    assert code == 4 and "HTTP 204" in out
+    assert "the decision is not known: no ledger to read it from" in err

@@ -20,7 +20,7 @@ from interlock.core.events import Outcome
 
 APPLIED = frozenset({"triggered", "promoted", "advanced", "rolled_back"})
 EXIT_APPLIED, EXIT_NOT_APPLIED, EXIT_UNDECIDED = 0, 3, 4
-POLL_S = 0.25
+POLL_S = 0.4
 
 
 def find(ledger: Any, keys: Sequence[str], event_ids: Sequence[str]) -> Outcome | None:
@@ -62,6 +62,10 @@ def wait(
                 print(f"\rwaiting for the decision… {elapsed:4.0f}s", end="", file=sys.stderr,
                       flush=True)  # fmt: skip
             time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        print("\nstopped waiting: what was sent stays sent; `interlock status` shows its decision",
+              file=sys.stderr)  # fmt: skip
+        raise
     finally:
         if live:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
