@@ -200,13 +200,21 @@ class LocalStack:
 
     def _start_standin(self) -> None:
         t0 = time.monotonic()
-        port = free_port(47590)
-        argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
-                "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
-        proc = self._spawn("standin", argv)
-        url = f"http://{HOST}:{port}"
-        wait_until(lambda: http_ok(f"{url}/_health") and owns_port(proc, port), 20,
-                   "Vertex AI / Cloud Run stand-in", proc)  # fmt: skip
+        taken: set[int] = set()
+        for attempt in range(PORT_TRIES):
+            port = free_port(47590, taken=taken)
+            argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
+                    "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
+            proc = self._spawn("standin", argv)
+            url = f"http://{HOST}:{port}"
+            try:
+                ready = functools.partial(_healthy_as, url, proc, port)
+                wait_until(ready, 20, "Vertex AI / Cloud Run stand-in", proc)
+                break
+            except RuntimeError:
+                if attempt == PORT_TRIES - 1 or proc.alive():
+                    raise
+                self.processes.remove(proc)  # lost its port to another stack: take another
         self.info.standin = url
         self._ensure_service(url)
         self.progress(f"stand-in   Vertex AI + Cloud Run on {url}  ({time.monotonic() - t0:.1f}s)")
@@ -241,8 +249,15 @@ class LocalStack:
             self.progress(f"pubsub     NOT RUNNING ({reason}): events go straight to the functions")
             return
         t0 = time.monotonic()
-        emulator = PubSubEmulator(free_port(47585), self.root / "logs")
-        self.emulator = emulator.start()
+        taken: set[int] = set()
+        for attempt in range(PORT_TRIES):
+            emulator = PubSubEmulator(free_port(47585, taken=taken), self.root / "logs")
+            try:
+                self.emulator = emulator.start()
+                break
+            except RuntimeError:  # lost the port to another stack between probe and bind
+                if attempt == PORT_TRIES - 1:
+                    raise
         self.info.pubsub = emulator.host_port
         # This process administers and publishes to the emulator too (restored by stop()).
         self._saved_host = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -401,6 +416,10 @@ def _json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
         result: dict[str, Any] = json.loads(response.read())
         return result
+
+
+def _healthy_as(url: str, proc: ServiceProcess, port: int) -> bool:
+    return http_ok(f"{url}/_health") and owns_port(proc, port)
 
 
 def _answers_as(url: str, proc: ServiceProcess, port: int) -> bool:
