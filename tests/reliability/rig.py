@@ -64,6 +64,7 @@ def reliability_policy() -> dict[str, Any]:
         models.append(model)
     base["models"] = models
     base["pipelines"][0]["dag_id"] = "interlock_noop"
+    base["pipelines"][0]["conf"]["model"] = MODELS[0]  # a model of this policy (the noop ignores it)
     base["pending"] = dict(PENDING)
     return base
 
