@@ -31,6 +31,7 @@ from interlock_dev.processes import (
     ServiceProcess,
     free_port,
     http_ok,
+    owns_port,
     session_pids,
     wait_until,
 )
@@ -216,9 +217,11 @@ class LocalAirflowBase:
         health = (
             f"{self.base_url}/api/{self.api}/{'monitor/health' if self.api == 'v2' else 'health'}"
         )
-        wait_until(
-            lambda: http_ok(health), timeout_s, f"airflow {self.leader}", self._service(self.leader)
-        )
+        leader = self._service(self.leader)
+        wait_until(  # the answer must come from this instance's own server, not another's
+            lambda: http_ok(health) and owns_port(leader, self.port),
+            timeout_s, f"airflow {self.leader}", leader,
+        )  # fmt: skip
 
         def all_healthy() -> bool:
             for service in self.services:

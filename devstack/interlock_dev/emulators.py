@@ -16,7 +16,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from interlock_dev.processes import HOST, ServiceProcess, http_ok, port_is_free, wait_until
+from interlock_dev.processes import (
+    HOST,
+    ServiceProcess,
+    http_ok,
+    owns_port,
+    port_is_free,
+    wait_until,
+)
 
 SDK_PLATFORM = Path(
     os.environ.get("INTERLOCK_GCLOUD_PLATFORM", "/usr/lib/google-cloud-sdk/platform")
@@ -111,13 +118,16 @@ class Emulator:
         if not port_is_free(self.port):
             raise RuntimeError(f"{self.name}: port {self.port} on {HOST} is taken")
         began = time.monotonic()
-        self.process = ServiceProcess(self.name, self.argv(), self.log_path).start()
+        process = self.process = ServiceProcess(self.name, self.argv(), self.log_path).start()
         try:
             wait_until(
-                lambda: http_ok(self.url + "/", body_contains="Ok"),
+                # Its own JVM must hold the port: another emulator answering "Ok" is not it.
+                lambda: (
+                    http_ok(self.url + "/", body_contains="Ok") and owns_port(process, self.port)
+                ),
                 timeout_s,
                 f"{self.name} on {self.host_port}",
-                self.process,
+                process,
             )
         except BaseException:
             self.stop()

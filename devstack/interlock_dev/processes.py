@@ -82,6 +82,42 @@ def kill_session(sid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on `port` (any address), from /proc/net/tcp and tcp6."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(cols[9])
+    return inodes
+
+
+def owns_port(proc: ServiceProcess, port: int) -> bool:
+    """True when a process of `proc`'s session listens on `port`: what answers there is ours,
+    not another stack's that won the port (without /proc, the benefit of the doubt)."""
+    if not Path("/proc/net/tcp").exists() or proc.pid is None:
+        return True
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return False
+    for pid in session_pids(proc.pid):
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                link = os.readlink(fd)
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return True
+    return False
+
+
 class ServiceProcess:
     """One child service with its log file; `stop()` ends its whole process group."""
 

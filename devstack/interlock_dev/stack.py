@@ -22,16 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from interlock import topics
+from interlock.local_stack import LOCAL_PROJECT, STATE_FILE, running
 from interlock_dev.processes import (
     HOST,
     ServiceProcess,
     free_port,
     http_ok,
+    owns_port,
     wait_until,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "demo-project"
+PROJECT = LOCAL_PROJECT
 REGION = "us-central1"
 SERVICE = "churn"
 FUNCTIONS = (
@@ -43,6 +45,7 @@ FUNCTIONS = (
     "on_tick",
     "on_alert",
 )
+PORT_TRIES = 3  # a port lost to another stack's race is replaced by the next free one
 TICK_PERIOD_S = 10.0  # Cloud Scheduler ticks every minute; locally, pending events move sooner
 Progress = Callable[[str], None]
 
@@ -63,22 +66,29 @@ class StackInfo:
     bus: str = ""
     pgids: list[int] = field(default_factory=list)
     owner_pid: int = 0
+    ready: bool = False  # written while starting too, so `dev down` can stop a half-started stack
+    policy: str = ""
 
     def service_url(self, service: str = SERVICE) -> str:
         return f"{self.standin}/run/{service}"
 
     @classmethod
     def load(cls, root: Path) -> StackInfo:
-        path = root / "stack.json"
-        try:
-            return cls(**json.loads(path.read_text()))
-        except OSError:
-            raise RuntimeError(
-                f"no local stack under {root}: run `interlock dev up` first"
-            ) from None
+        doc = running(root)
+        if doc is None:
+            raise RuntimeError(f"no local stack running under {root}: run `interlock dev up` first")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in doc.items() if k in known})
 
     def save(self) -> None:
-        Path(self.root, "stack.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+        path = Path(self.root, STATE_FILE)
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        temp.replace(path)  # readers never see half a file
+
+
+class StackBusy(RuntimeError):
+    """Another `dev up` runs on this root: two stacks never share a ledger or state."""
 
 
 class LocalStack:
@@ -110,13 +120,16 @@ class LocalStack:
         self.emulator: Any = None
         self._saved_host: str | None = None
         self.info = StackInfo(
-            root=str(self.root), project=PROJECT, pubsub=None, owner_pid=os.getpid()
-        )
+            root=str(self.root), project=PROJECT, pubsub=None, owner_pid=os.getpid(),
+            policy=str(self.policy),
+        )  # fmt: skip
+        self._lock: Any = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> StackInfo:
         """Start everything or nothing: on any failure what started is stopped again."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self._claim()
         try:
             self._start_standin()
             self._start_pubsub()
@@ -129,8 +142,26 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        self.info.ready = True
         self.info.save()
         return self.info
+
+    def _claim(self) -> None:
+        """Hold `{root}/stack.lock` for the stack's life: a second `dev up` here is refused."""
+        import fcntl
+
+        lock = (self.root / "stack.lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            other = running(self.root) or {}
+            raise StackBusy(
+                f"a local stack already runs under {self.root} (pid {other.get('owner_pid', '?')}):"
+                " stop it with `interlock dev down`, or pick another --root"
+            ) from None
+        self._lock = lock
+        self.info.save()
 
     def stop(self) -> None:
         for proc in reversed(self.processes):
@@ -146,8 +177,11 @@ class LocalStack:
                 os.environ.pop("PUBSUB_EMULATOR_HOST", None)
             else:
                 os.environ["PUBSUB_EMULATOR_HOST"] = self._saved_host
-        with contextlib.suppress(OSError):
-            (self.root / "stack.json").unlink()
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                (self.root / STATE_FILE).unlink()
+            self._lock.close()  # releases the claim
+            self._lock = None
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -164,18 +198,28 @@ class LocalStack:
         self.processes.append(proc)
         assert proc.pid is not None
         self.info.pgids.append(proc.pid)
+        self.info.save()
         return proc
 
     def _start_standin(self) -> None:
         t0 = time.monotonic()
-        port = free_port(47590)
-        argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
-                "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
-        if self.operation_delay_s is not None:
-            argv += ["--operation-delay", str(self.operation_delay_s)]
-        proc = self._spawn("standin", argv)
-        url = f"http://{HOST}:{port}"
-        wait_until(lambda: http_ok(f"{url}/_health"), 20, "Vertex AI / Cloud Run stand-in", proc)
+        taken: set[int] = set()
+        for attempt in range(PORT_TRIES):
+            port = free_port(47590, taken=taken)
+            argv = [sys.executable, "-m", "interlock_dev.standin", "--port", str(port),
+                    "--db", str(self.root / "standin.db"), "--project", PROJECT, "--location", REGION]  # fmt: skip
+            if self.operation_delay_s is not None:
+                argv += ["--operation-delay", str(self.operation_delay_s)]
+            proc = self._spawn("standin", argv)
+            url = f"http://{HOST}:{port}"
+            try:
+                ready = functools.partial(_healthy_as, url, proc, port)
+                wait_until(ready, 20, "Vertex AI / Cloud Run stand-in", proc)
+                break
+            except RuntimeError:
+                if attempt == PORT_TRIES - 1 or proc.alive():
+                    raise
+                self.processes.remove(proc)  # lost its port to another stack: take another
         self.info.standin = url
         self._ensure_service(url)
         self.progress(
@@ -212,8 +256,15 @@ class LocalStack:
             self.progress(f"pubsub     NOT RUNNING ({reason}): events go straight to the functions")
             return
         t0 = time.monotonic()
-        emulator = PubSubEmulator(free_port(47585), self.root / "logs")
-        self.emulator = emulator.start()
+        taken: set[int] = set()
+        for attempt in range(PORT_TRIES):
+            emulator = PubSubEmulator(free_port(47585, taken=taken), self.root / "logs")
+            try:
+                self.emulator = emulator.start()
+                break
+            except RuntimeError:  # lost the port to another stack between probe and bind
+                if attempt == PORT_TRIES - 1:
+                    raise
         self.info.pubsub = emulator.host_port
         # This process administers and publishes to the emulator too (restored by stop()).
         self._saved_host = os.environ.get("PUBSUB_EMULATOR_HOST")
@@ -238,6 +289,9 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
         })  # fmt: skip
         self.info.ledger = env["INTERLOCK_LEDGER"]
+        from interlock.adapters.ledger_sqlite import SqliteLedger
+
+        SqliteLedger(self.root / "ledger.db")  # exists from the start: the CLI reads it at once
         if self.info.pubsub:
             env["PUBSUB_EMULATOR_HOST"] = self.info.pubsub
         else:
@@ -269,8 +323,22 @@ class LocalStack:
             proc = self._spawn(f"fn-{name}", argv, env_of)
             procs.append((name, port, proc))
         for name, port, proc in procs:
-            url = f"http://{HOST}:{port}"
-            wait_until(functools.partial(_answers, url), 30, f"function {name}", proc)
+            for attempt in range(PORT_TRIES):
+                url = f"http://{HOST}:{port}"
+                # What answers must be this stack's own process, not another stack's on that port.
+                check = functools.partial(_answers_as, url, proc, port)
+                try:
+                    wait_until(check, 30, f"function {name}", proc)
+                    break
+                except RuntimeError:
+                    # Another stack bound the port between our probe and our bind: take another.
+                    if attempt == PORT_TRIES - 1 or owns_port(proc, port):
+                        raise
+                    proc.stop(grace_s=1)
+                    self.processes.remove(proc)
+                    port = free_port(47600 + FUNCTIONS.index(name) * 10 + 1, taken=taken)
+                    argv = [*proc.argv[:-1], str(port)]
+                    proc = self._spawn(f"fn-{name}", argv, proc.env)
             self.info.functions[name] = url
         listing = ", ".join(
             f"{n.removeprefix('on_')}:{u.rsplit(':', 1)[1]}" for n, u in self.info.functions.items()
@@ -299,8 +367,10 @@ class LocalStack:
             self.airflow_version, self.root / "airflow", self.dags, self._airflow_port,
             extra_env=variables,
         )  # fmt: skip
+        self.progress(f"airflow    {self.airflow_version} starting (up to 180 s)…")
         self.airflow.start()
         self.info.pgids.extend(s.pid for s in self.airflow.services if s.pid)
+        self.info.save()
         self.airflow.wait_ready(self.dag_ids(), timeout_s=180)
         self.info.airflow = self.airflow.base_url
         self.progress(
@@ -354,6 +424,14 @@ def _json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
         result: dict[str, Any] = json.loads(response.read())
         return result
+
+
+def _healthy_as(url: str, proc: ServiceProcess, port: int) -> bool:
+    return http_ok(f"{url}/_health") and owns_port(proc, port)
+
+
+def _answers_as(url: str, proc: ServiceProcess, port: int) -> bool:
+    return _answers(url) and owns_port(proc, port)
 
 
 def _answers(url: str) -> bool:

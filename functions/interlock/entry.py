@@ -12,7 +12,7 @@ from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import AlertIncident, Outcome
 from interlock.core.inbound import Inbound, parse_cloudevent
 from interlock.core.keys import idempotency_key, invalid_key
-from interlock.core.kinds import accepted_by
+from interlock.core.kinds import KINDS, Kind, accepted_by, kind_of
 from interlock.handlers import Handler
 from interlock.log import log
 from interlock.tick import Ticker
@@ -55,17 +55,19 @@ def _accepted(function: str, cloud_event: Any, handler: Handler) -> Inbound | Ou
     """The event, or the dead-letter record of a delivery this function cannot take."""
     attributes = dict(cloud_event.get_attributes())
     data = cloud_event.data
+    parsed: Inbound | None = None
     try:
-        event = parse_cloudevent(attributes, data)
-        _check_accepted(function, event)
+        parsed = parse_cloudevent(attributes, data)
+        _check_accepted(function, parsed)
     except PermanentError as err:
         event_id = str(attributes.get("id", "unknown"))
         key = invalid_key(attributes.get("source", ""), event_id)
         original = original_message(attributes, data)
+        # A well-formed event sent to the wrong function is still filed under its model.
         return handler.dead_letter(
-            event_id, str(attributes.get("type", "unknown")), key, err, original
+            event_id, str(attributes.get("type", "unknown")), key, err, original, event=parsed
         )
-    return event
+    return parsed
 
 
 def _ours(event: Inbound, handler: Handler) -> Inbound:
@@ -83,10 +85,20 @@ def _check_accepted(function: str, event: Inbound) -> None:
         return
     accepted = accepted_by(function)
     if not isinstance(event.payload, accepted):
-        names = ", ".join(t.__name__ for t in accepted)
+        from interlock import topics
+
+        names = ", ".join(_short(k) for k in KINDS if k.payload in accepted)
+        kind = kind_of(event.payload)
+        right = kind.function
+        topic = next((t for t, f in topics.SUBSCRIBERS.items() if f == right), "?")
         raise PermanentError(
-            "type", f"{function} takes {names}, not {type(event.payload).__name__} ({event.type})"
+            "type",
+            f"{function} takes {names}, not {_short(kind)}: send it to {right} (topic {topic})",
         )
+
+
+def _short(kind: Kind) -> str:
+    return kind.title.split(":", 1)[0]  # "model.evaluated", as events/README.md names them
 
 
 def handle_dead_letter(cloud_event: Any, get_handler: Callable[[], Handler]) -> Outcome | None:

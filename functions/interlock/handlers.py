@@ -81,7 +81,7 @@ class Handler:
         prior = self.ports.ledger.get(key)
         if prior is not None:
             # Published again in case the first publish was lost after the commit; same ce-id.
-            self._publish(prior)
+            self.publish(prior)
             log("INFO", "duplicate delivery", key=key, kind=prior.kind, event_id=event.id)
             return prior
         model = model_of(event.payload)
@@ -96,7 +96,7 @@ class Handler:
         except PermanentError as err:
             applied = err.applied if isinstance(err, PartialFailure) else ()
             return self.dead_letter(event.id, event.type, key, err, original, event, applied)
-        self._publish(outcome)
+        self.publish(outcome)
         log("INFO", "decided", key=key, kind=outcome.kind, subject=outcome.subject,
             reasons=list(outcome.reasons), effects=list(outcome.effects))  # fmt: skip
         return outcome
@@ -126,7 +126,7 @@ class Handler:
         if stored is outcome and republish:
             message = dead_letter_message(original, err, event_id, event_type)
             self.ports.bus.publish(self.topics.dead_letter, message)
-        self._publish(stored)
+        self.publish(stored)
         log("WARNING", "dead-lettered", key=key, field=err.field, reason=stored.reasons[0],
             event_id=stored.event_id)  # fmt: skip
         return stored
@@ -152,7 +152,7 @@ class Handler:
             return outcome
         ledger.park(record)
         outcome = pending_outcome(record, policy, now)
-        self._publish(outcome)
+        self.publish(outcome)
         log("WARNING", "pending: upstream unavailable, the tick re-drives it", key=key,
             attempts=record.attempts, next_attempt=record.next_attempt.isoformat(),
             reason=record.reason)  # fmt: skip
@@ -224,9 +224,6 @@ class Handler:
                 self.ports.ledger.watch(watch_of(effect, key, event.id, event.type, now))
 
     def publish(self, outcome: Outcome) -> None:
-        """Publish an outcome recorded by a tick's chore, as every outcome is published."""
-        self._publish(outcome)
-
-    def _publish(self, outcome: Outcome) -> None:
+        """Publish a recorded outcome on the decisions topic (the handler's, and each chore's)."""
         message = payload_message(outcome, self.source, outcome.decision_id, outcome.decided_at)
         self.ports.bus.publish(self.topics.decisions, message)

@@ -72,7 +72,7 @@ class HeldPromotions:
                 )
             except Conflict:
                 return "busy"
-            handler._publish(outcome)  # the handler's one way to publish an outcome
+            handler.publish(outcome)
             log("INFO", "decided", key=key, kind=outcome.kind, subject=outcome.subject,
                 reasons=list(outcome.reasons), effects=list(outcome.effects))  # fmt: skip
             return outcome.kind

@@ -105,13 +105,13 @@ def test_explain_uses_given_state_when_a_champion_exists(capsys, tmp_path):
         (["explain", "/nonexistent.json"], "cannot read event file"),
         (
             ["publish", "model.evaluated", "--field", "model=churn", "--to", "http://127.0.0.1:1/"],
-            "required field missing",
+            "required field(s) missing: version, dataset_id",
         ),
         (["publish", "model.evaluated", "--field", "nonsense"], "expected KEY=VALUE"),
         (["publish", "model.evaluted"], "unknown event type 'model.evaluted'"),
         (["publish", "model.evaluated", "--field", "colour=blue"], "has no field 'colour'"),
         (["publish"], "name the event TYPE"),
-        (["promote", "churn", "v3", "--to", "http://127.0.0.1:1/"], "version: 'v3' does not match"),
+        (["promote", "churn", "latest", "--to", "http://127.0.0.1:1/"], "version: 'latest'"),
         (["trigger", "churn-training", "s3://x/y", "--to", "http://127.0.0.1:1/"], "object_uri"),
         (["rollback", "Churn!", "--to", "http://127.0.0.1:1/"], "model"),
         (
@@ -160,7 +160,17 @@ def test_promote_posts_a_valid_request_with_fresh_request_id_when_sent_to_a_url(
     capsys, function_url
 ):
     code, out, _ = run(
-        capsys, "promote", "churn", "3", "--by", "ana", "--reason", "hotfix", "--to", function_url
+        capsys,
+        "promote",
+        "churn",
+        "3",
+        "--by",
+        "ana",
+        "--reason",
+        "hotfix",
+        "--to",
+        function_url,
+        "--no-wait",
     )
     assert code == 0 and "request id req-" in out
     ((headers, event),) = _Capture.received
@@ -177,7 +187,7 @@ def test_promote_posts_a_valid_request_with_fresh_request_id_when_sent_to_a_url(
 
 
 def test_publish_builds_nested_fields_and_keeps_string_types(capsys, function_url):
-    argv = ["publish", "model.observed", "--to", function_url]
+    argv = ["publish", "model.observed", "--to", function_url, "--no-wait"]
     for field in ("model=churn", "revision=churn-v3", "version=3", "window_start=2026-11-25T10:00:00Z",
                   "window_end=2026-11-25T10:05:00Z", "sample_count=120", "metrics.error_rate=0.01"):  # fmt: skip
         argv += ["--field", field]
@@ -195,6 +205,7 @@ def test_publish_accepts_a_structured_cloudevent_file(capsys, function_url):
         str(SAMPLES / "structured/model.rollback.requested.json"),
         "--to",
         function_url,
+        "--no-wait",
     )
     assert code == 0, err
     assert _Capture.received[0][1]["type"] == "dev.interlock.model.rollback.requested.v1"
@@ -292,3 +303,19 @@ def test_explain_with_a_ledger_shows_how_the_landing_run_ended_when_it_was_read_
     )
     code, out, _ = run(capsys, *args[:-1], "--ledger", f"sqlite:{ledger.path}")
     assert f"runs      {run_id}: run_failed (recorded 2024-06-03 09:05:00Z): task t failed" in out
+
+
+def test_request_exits_4_saying_the_decision_is_unknown_when_no_ledger_can_be_read(
+    capsys, function_url, monkeypatch, tmp_path
+):
+    for name in (
+        "INTERLOCK_LEDGER",
+        "INTERLOCK_PROJECT",
+        "GOOGLE_CLOUD_PROJECT",
+        "PUBSUB_EMULATOR_HOST",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no local stack here
+    code, out, err = run(capsys, "rollback", "churn", "--to", function_url)
+    assert code == 4 and "HTTP 204" in out
+    assert "the decision is not known: no ledger to read it from" in err

@@ -17,7 +17,17 @@ def test_approve_moves_a_waiting_canary_to_full_traffic_when_an_operator_approve
     w.handler.handle(inbound(evaluation("2"), "e2"))
     assert w.handler.handle(inbound(window("2", 1), "w1")).kind == "awaiting_approval"
     code, out, err = run(
-        capsys, "approve", "churn", "2", "--by", "ana", "--reason", "looks good", "--to", url
+        capsys,
+        "approve",
+        "churn",
+        "2",
+        "--by",
+        "ana",
+        "--reason",
+        "looks good",
+        "--to",
+        url,
+        "--no-wait",
     )
     assert code == 0, err and "request id req-" in out
     assert w.traffic() == {"churn-v2": 100}
@@ -40,12 +50,13 @@ def test_pause_all_then_resume_holds_and_then_promotes_a_passing_evaluation(caps
         "incident",
         "--to",
         url,
+        "--no-wait",
     )
     assert code == 0, err
     assert w.ledger.load("churn").state.paused_by == "bo"
     assert w.handler.handle(inbound(evaluation("2"), "e2")).kind == "held"
     assert w.traffic() == {"churn-v1": 100}
-    code, _, err = run(capsys, "resume", "churn", "--by", "bo", "--to", url)
+    code, _, err = run(capsys, "resume", "churn", "--by", "bo", "--to", url, "--no-wait")
     assert code == 0, err
     assert w.traffic() == {"churn-v1": 90, "churn-v2": 10}
     assert [o.kind for o in w.ledger.outcomes()][:2] == ["promoted", "held"]

@@ -49,7 +49,7 @@ def test_replayed_dead_letter_is_decided_once_with_its_link_to_the_original(
     assert w.ledger.get("evaluated:churn:6:run-6").kind == "dead_lettered"
     w.registry.seed_version(VERTEX, "gs://models/churn/6")  # the cause, fixed
     code, out, err = run(capsys, "replay", "--file", letters, "--pick", "dl-1", "--by", "ana",
-                         "--reason", "registry fixed", "--to", url)  # fmt: skip
+                         "--reason", "registry fixed", "--to", url, "--no-wait")  # fmt: skip
     assert code == 0, err and "replayed dl-1 as request req-" in out
     (rerun,) = [o for o in w.ledger.outcomes() if o.requested_by == "ana"]
     assert rerun.kind == "promoted" and rerun.manual and rerun.request_id.startswith("req-")

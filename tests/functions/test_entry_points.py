@@ -155,7 +155,10 @@ def test_event_sent_to_the_wrong_function_is_dead_lettered(world):
     response = structured(client("on_data_landed"), evaluation("1"))
     assert response.status_code == 200
     (outcome,) = world.ledger.outcomes()
-    assert "on_data_landed takes DataLanded, not ModelEvaluated" in outcome.reasons[0]
+    assert (
+        "on_data_landed takes data.landed, not model.evaluated: send it to on_model_evaluated"
+        in outcome.reasons[0]
+    )
 
 
 def test_gcs_notification_triggers_a_dag_run_through_on_data_landed(world):

@@ -56,5 +56,8 @@ def test_tick_is_acked_when_the_ledger_is_unreachable(monkeypatch):
 def test_other_event_sent_to_on_tick_is_dead_lettered_naming_the_type(world):
     assert binary(client("on_tick"), evaluation("1")).status_code == 200
     (outcome,) = world.ledger.outcomes()
-    assert outcome.kind == "dead_lettered" and "on_tick takes Tick" in outcome.reasons[0]
+    assert (
+        outcome.kind == "dead_lettered"
+        and "on_tick takes tick, not model.evaluated" in outcome.reasons[0]
+    )
     assert world.traffic() == {"churn-00001-boot": 100}

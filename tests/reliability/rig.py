@@ -65,6 +65,8 @@ def reliability_policy() -> dict[str, Any]:
         models.append(model)
     base["models"] = models
     base["pipelines"][0]["dag_id"] = "interlock_noop"
+    # The conf names a model of this policy (policy check insists; the noop DAG ignores it).
+    base["pipelines"][0]["conf"]["model"] = MODELS[0]
     base["pending"] = dict(PENDING)
     return base
 

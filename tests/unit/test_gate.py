@@ -17,7 +17,7 @@ NAN, INF = float("nan"), float("inf")
 CASES = [
     # id, evaluation overrides, state, expected kind, substrings expected in the reasons
     ("passes-all-rules", {}, state(), "promoted", ["gate passed", "canary v4: 10 %"]),
-    ("auc-below-absolute", {"metrics": {**M, "auc": 0.84}}, state(), "rejected", ["auc = 0.84, required >= 0.85"]),
+    ("auc-below-absolute", {"metrics": {**M, "auc": 0.84}}, state(), "rejected", ["auc = 0.84, required >= 0.85", "not promoted"]),
     ("latency-lower-is-better-fails", {"metrics": {**M, "latency_ms": 121.0}}, state(), "rejected", ["latency_ms = 121, required <= 120"]),
     ("latency-at-bound-passes", {"metrics": {**M, "latency_ms": 120.0}}, state(), "promoted", []),
     ("auc-worse-than-champion-margin", {"metrics": {**M, "auc": 0.894}}, state(), "rejected", ["required >= 0.895", "champion v3 = 0.9"]),

@@ -41,7 +41,7 @@ def model(doc):
         (lambda d: model(d)["canary"].update(steps=[10, 50]), "models[0].canary.steps"),
         (lambda d: model(d)["canary"].update(hold_windows=0), "models[0].canary.hold_windows: must be between 1 and 1000, got 0"),
         (lambda d: model(d)["canary"].update(hold_windows="two"), "models[0].canary.hold_windows: expected a whole number"),
-        (lambda d: model(d).update(service="churn"), "models[0].service: 'churn' does not match"),
+        (lambda d: model(d).update(service="churn"), "models[0].service: 'churn' is not projects/PROJECT"),
         (lambda d: model(d).update(vertex_model=None), "models[0].vertex_model: required"),
         (lambda d: model(d).update(gaet={}), "models[0].gaet: unknown key"),
         (lambda d: model(d)["serving"].update(env={"lower": "x"}), "models[0].serving.env.lower: environment variable names are UPPER_SNAKE_CASE"),

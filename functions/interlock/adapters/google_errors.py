@@ -11,6 +11,7 @@ whether Google sent JSON, a front end an HTML page, or a proxy a megabyte of any
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from interlock.core.errors import InterlockError, PermanentError, TransientError
@@ -55,9 +56,14 @@ def rpc_status(exc: Any) -> str:
     return "UNKNOWN"
 
 
+_REQUEST_PREFIX = re.compile(r"^(?:GET|POST|PATCH|PUT|DELETE) https?://\S+: ")
+
+
 def message_of(exc: Any) -> str:
-    """The exception's message as one bounded printable line."""
-    return one_line(getattr(exc, "message", None) or exc, MESSAGE_LIMIT)
+    """The exception's message as one bounded printable line, without the REST transport's
+    `GET http://…%40…?%24alt=json…: ` prefix (the action already says what was asked)."""
+    text = one_line(getattr(exc, "message", None) or exc, MESSAGE_LIMIT)
+    return _REQUEST_PREFIX.sub("", text, count=1)
 
 
 def translate(exc: Exception, field: str, action: str) -> InterlockError:

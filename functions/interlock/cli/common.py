@@ -10,6 +10,8 @@ from typing import Any, NoReturn
 
 from interlock.adapters.policy_yaml import read_policy
 from interlock.core.errors import PermanentError
+from interlock.core.policy import PolicyError
+from interlock.core.text import one_line
 
 DEFAULT_POLICY = "interlock.yaml"
 
@@ -41,19 +43,27 @@ def load_policy_or_fail(arg: str | None):  # type: ignore[no-untyped-def]
     path = policy_path(arg)
     try:
         return read_policy(path)
-    except PermanentError as err:
-        fail(f"policy {path} is invalid:\n{getattr(err, 'reason', err)}")
+    except PolicyError as err:
+        fail(f"policy {path} is invalid:\n  " + "\n  ".join(err.problems))
 
 
-def project(arg: str | None) -> str:
-    value = arg or os.environ.get("INTERLOCK_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT")
-    if value:
-        return value
-    if os.environ.get("PUBSUB_EMULATOR_HOST"):
-        return "local-project"
-    fail(
-        "no project: pass --project or set INTERLOCK_PROJECT (or PUBSUB_EMULATOR_HOST for the emulator)"
-    )
+def open_ledger(spec: str, project: str | None) -> Any:
+    """The ledger a spec names; a sqlite path that does not exist is a typo, never a new ledger."""
+    from interlock.bootstrap import ledger_from
+
+    if spec.startswith("sqlite:"):
+        path = Path(spec.removeprefix("sqlite:"))
+        if not path.is_file():
+            fail(
+                f"no ledger at {path}: check the path (a local stack's is "
+                "`.interlock/dev/ledger.db`; `interlock dev up` creates it)"
+            )
+    elif spec == "firestore" and not project:
+        fail("no project for the Firestore ledger: pass --project or set INTERLOCK_PROJECT")
+    try:
+        return ledger_from(spec, project or "", os.environ)
+    except PermanentError:
+        fail(f"--ledger {one_line(spec, 80)!r}: expected 'firestore' or 'sqlite:PATH'")
 
 
 def caller(arg: str | None) -> str | None:

@@ -12,7 +12,7 @@ from interlock.core.dispatch import decide
 from interlock.core.errors import PermanentError
 from interlock.core.inbound import parse_document
 from interlock.core.keys import idempotency_key
-from interlock.core.kinds import model_of
+from interlock.core.kinds import BY_PAYLOAD, model_of
 from interlock.core.state import ModelState
 
 
@@ -46,11 +46,19 @@ def summary(state: ModelState, steps: tuple[int, ...] | None = None) -> str:
 
 def explain_command(args: Any) -> int:
     policy = load_policy_or_fail(args.policy)
-    try:
-        event = parse_document(read_json(args.event, "event file"))
-    except PermanentError as err:
-        fail(f"{args.event} is not an event interlock accepts: {err}")
+    doc = read_json(args.event, "event file")
     now = codec.parse_time(args.now, "--now") if args.now else datetime.now(UTC)
+    try:
+        event = parse_document(doc)
+    except PermanentError as err:
+        # The functions dead-letter what they cannot parse: say the same, in text and JSON.
+        if args.json:
+            print(json.dumps({"event": None, "decision": {"kind": "dead_lettered",
+                                                          "reasons": [str(err)]}}, indent=2))  # fmt: skip
+        else:
+            print("decision  dead_lettered (the functions cannot parse it: nothing would change)")
+            print(f"why       - {err}")
+        return 0
     model = model_of(event.payload)
     state = _state(args.state, model)
     try:
@@ -91,15 +99,22 @@ def explain_command(args: Any) -> int:
     if not decision.effects:
         print("effects   none")
     if getattr(args, "ledger", None):
-        from interlock.cli.status import _ledger
+        from interlock.cli.common import open_ledger
         from interlock.cli.status_runs import print_runs_of
+        from interlock.cli.target import resolve
 
-        print_runs_of(_ledger(args.ledger, args.project), decision.effects)
+        print_runs_of(open_ledger(args.ledger, resolve(args.project, args.ledger).project),
+                      decision.effects)  # fmt: skip
     if model is not None:
         steps = policy.model(model).canary.steps
         print(f"state     {summary(state, steps)}")
         if decision.state is not None and decision.state != state:
             print(f"       →  {summary(decision.state, steps)}")
     if decision.kind == "expired" and not args.now:
-        print("hint      evaluate as of another time with --now 2026-01-01T00:00:00Z")
+        kind = BY_PAYLOAD.get(type(event.payload))
+        when = (kind.own_time(event.payload) if kind and kind.own_time else None) or event.time
+        if when is not None:
+            print(
+                f"hint      evaluate as of the event's own time with --now {codec.format_time(when)}"
+            )
     return 0

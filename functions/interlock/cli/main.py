@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
 from collections.abc import Sequence
 
 from interlock.cli.common import CliError, policy_path
+from interlock.core.errors import PermanentError
 
 
 def _publishing(p: argparse.ArgumentParser) -> None:
@@ -15,6 +19,42 @@ def _publishing(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to", metavar="URL", help="post the CloudEvent straight to a function URL instead"
     )
+    p.add_argument(
+        "--ledger",
+        help="where to read the decision: 'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER"
+        " or the local stack's)",
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="send and exit 0 without waiting for the decision"
+    )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for the decision (default 120)",
+    )
+    p.add_argument("--json", action="store_true", help="print the decision as JSON")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, got {text[:40]!r}"
+        ) from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError("expected a number of seconds between 0 and 86400")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of at least 1, got {text[:40]!r}"
+        )
+    return int(text)
 
 
 def _airflow_choice(p: argparse.ArgumentParser) -> None:
@@ -28,8 +68,13 @@ def _airflow_choice(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="interlock", description="Event-driven MLOps glue for Google Cloud."
+        prog="interlock",
+        description="Event-driven MLOps glue for Google Cloud.",
+        epilog="Requests (promote, rollback, trigger, publish) wait for the decision and exit 0 "
+        "when it applied something, 3 when nothing was applied, 4 when no decision came in time; "
+        "1 is a mistake in the command.",
     )
+    root.add_argument("--version", action="version", version=f"interlock {_version()}")
     sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("publish", help="validate and publish one of our events")
@@ -44,17 +89,18 @@ def parser() -> argparse.ArgumentParser:
     _publishing(p)
 
     p = sub.add_parser("promote", help="ask to promote a model version (skips the gate)")
-    p.add_argument("model")
-    p.add_argument("version")
+    p.add_argument("model", help="model name, as in the policy (e.g. churn)")
+    p.add_argument("version", help="Vertex AI model version: 7 or v7")
     p.add_argument("--force", action="store_true", help="also over a newer champion")
-    for name in ("rollback", "trigger"):
-        sub.add_parser(name)
-    p_roll = sub.choices["rollback"]
-    p_roll.help = "ask to roll a model back to its previous version"  # type: ignore[attr-defined]
-    p_roll.add_argument("model")
-    p_trig = sub.choices["trigger"]
-    p_trig.add_argument("pipeline")
-    p_trig.add_argument("object", metavar="gs://BUCKET/NAME#GENERATION")
+    p_roll = sub.add_parser("rollback", help="ask to roll a model back to its previous version")
+    p_roll.add_argument("model", help="model name, as in the policy (e.g. churn)")
+    p_trig = sub.add_parser("trigger", help="ask to run a pipeline on one landed object")
+    p_trig.add_argument("pipeline", help="pipeline name, as in the policy (e.g. churn-training)")
+    p_trig.add_argument(
+        "object",
+        metavar="gs://BUCKET/NAME#GENERATION",
+        help="the object, with its generation (gcloud storage objects describe shows it)",
+    )
     for p in (sub.choices["promote"], p_roll, p_trig):
         p.add_argument("--reason", help="why (recorded in the decision trail)")
         p.add_argument("--by", help="who asks (default: $INTERLOCK_USER or $USER)")
@@ -68,19 +114,28 @@ def parser() -> argparse.ArgumentParser:
     replay.add_parser(sub, _publishing)
 
     p = sub.add_parser("report", help="a self-contained HTML timeline of a model's decisions")
-    p.add_argument("model")
+    p.add_argument("model", help="model name, as in the policy (e.g. churn)")
     p.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
-    p.add_argument("--policy")
-    p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")
-    p.add_argument("--project")
-    p.add_argument("--limit", type=int, default=500, help="newest decisions drawn (default 500)")
+    p.add_argument("--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)")
+    p.add_argument(
+        "--ledger",
+        help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
+    )
+    p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+    p.add_argument(
+        "--limit", type=_positive, default=500, help="newest decisions drawn (default 500)"
+    )
 
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
     p.add_argument(
         "--policy", help=f"policy file (default: $INTERLOCK_POLICY or {policy_path(None)})"
     )
-    p.add_argument("--state", help="model state JSON (as `status --json` or the ledger stores it)")
+    p.add_argument(
+        "--state",
+        help='model state JSON file: {"champion": {"version": "7", "revision": '
+        '"churn-v7"}, …} or {MODEL: {…}} (default: nothing serving)',
+    )
     p.add_argument("--now", help="decide as of this RFC 3339 time (default: now)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -91,24 +146,37 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policy", help="policy tools")
     psub = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
     check = psub.add_parser("check", help="validate a policy file; lists every problem")
-    check.add_argument("file")
+    check.add_argument(
+        "file", nargs="?", help=f"policy file (default: $INTERLOCK_POLICY or {policy_path(None)})"
+    )
 
-    p = sub.add_parser("dev", help="the local stack: up, down, land, events")
+    p = sub.add_parser("dev", help="the local stack: up, down, env, land, events, reset")
     dsub = p.add_subparsers(dest="dev_command", required=True, metavar="SUBCOMMAND")
     for name, text in (("up", "start everything on 127.0.0.1 (foreground; Ctrl-C stops it)"),
                        ("down", "stop a stack started by `dev up`"),
+                       ("env", "print the export lines that point the CLI at the running stack"),
+                       ("reset", "clear a stopped stack's local state (ledger, models, bucket)"),
                        ("land", "copy a file into the local bucket and send the GCS notification"),
                        ("events", "print outcome events and dead letters published so far")):  # fmt: skip
         d = dsub.add_parser(name, help=text)
         d.add_argument(
-            "--root", default=".interlock/dev", help="state and logs (default .interlock/dev)"
+            "--root",
+            default=None,
+            help="state and logs (default $INTERLOCK_DEV_ROOT or .interlock/dev)",
         )
     dsub.choices["up"].add_argument("--no-airflow", action="store_true", help="skip Airflow")
     _airflow_choice(dsub.choices["up"])
     dsub.choices["up"].add_argument(
         "--no-pubsub", action="store_true", help="post events straight to functions"
     )
-    dsub.choices["land"].add_argument("file")
+    dsub.choices["up"].add_argument(
+        "--policy",
+        help="policy file for the functions (default: $INTERLOCK_POLICY or interlock.yaml)",
+    )
+    dsub.choices["up"].add_argument(
+        "--dags", help="Airflow DAGs folder (default: the repo's dags/)"
+    )
+    dsub.choices["land"].add_argument("file", help="a CSV (make one: see README, 'Local stack')")
     dsub.choices["land"].add_argument("--bucket", default="interlock-landing")
     dsub.choices["land"].add_argument("--name", help="object name (default churn/incoming/FILE)")
 
@@ -119,11 +187,16 @@ def parser() -> argparse.ArgumentParser:
     _airflow_choice(p)
 
     p = sub.add_parser("status", help="what serves, what is pending, the recent decisions")
-    p.add_argument("model", nargs="?")
-    p.add_argument("--policy")
-    p.add_argument("--ledger", help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER)")
-    p.add_argument("--project")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("model", nargs="?", help="only this model (default: every model)")
+    p.add_argument(
+        "--policy", help=f"policy file (default: $INTERLOCK_POLICY or {policy_path(None)})"
+    )
+    p.add_argument(
+        "--ledger",
+        help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
+    )
+    p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+    p.add_argument("--limit", type=_positive, default=20, help="decisions shown (default 20)")
     p.add_argument("--json", action="store_true", help="per-model status as JSON")
     p.add_argument(
         "--watch", nargs="?", type=float, const=2.0, metavar="SECONDS",
@@ -160,13 +233,15 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "policy":
         from interlock.cli.policy import check_command
 
-        return check_command(args.file)
+        return check_command(policy_path(args.file))
     if args.command == "dev":
         from interlock_dev import commands as dev
 
         command = {
             "up": dev.up_command,
             "down": dev.down_command,
+            "env": dev.env_command,
+            "reset": dev.reset_command,
             "land": dev.land_command,
             "events": dev.events_command,
         }
@@ -174,10 +249,23 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from interlock_dev.demo import run_demo
 
-        return run_demo(args.root, args.airflow)
+        try:
+            return run_demo(args.root, args.airflow)
+        except OSError as err:  # an unwritable --root, a full disk: the user's to fix
+            fail_with = f"demo: {err.strerror or err}: {err.filename or args.root}"
+            raise CliError(fail_with) from None
     from interlock.cli.status import status_command
 
     return status_command(args)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("interlock")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -185,11 +273,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except CliError as err:
-        print(f"interlock: error: {err}", file=sys.stderr)
+        _error(str(err), args)
         return 1
+    except PermanentError as err:  # a user mistake the core caught (a bad --now, …)
+        _error(str(err), args)
+        return 1
+    except BrokenPipeError:
+        # `interlock status | head`: the reader left; say nothing more, exit quietly.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interlock: interrupted", file=sys.stderr)
         return 130
+
+
+def _error(message: str, args: argparse.Namespace) -> None:
+    if getattr(args, "json", False):  # --json callers parse stdout: the error is JSON too
+        print(json.dumps({"error": message}))
+    print(f"interlock: error: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

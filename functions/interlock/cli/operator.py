@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from interlock.cli.common import caller, fail, load_policy_or_fail, policy_path
-from interlock.cli.publish import SHORT_TYPES, request_id, send, validated
+from interlock.cli.publish import SHORT_TYPES, request_id, send, settle, validated, version_of
+from interlock.cli.target import resolve
 
 COMMANDS = ("approve", "pause", "resume")
 
@@ -19,8 +20,8 @@ def add_parsers(sub: Any, publishing: Callable[[argparse.ArgumentParser], None])
         help="approve a canary waiting at an `approve` step (it takes its next step)",
         description="Approve the candidate VERSION of MODEL, waiting at a canary `approve` step.",
     )
-    p.add_argument("model")
-    p.add_argument("version")
+    p.add_argument("model", help="the model, as the policy names it")
+    p.add_argument("version", help="the candidate version waiting for approval (7 or v7)")
     for name, text in (
         ("pause", "hold a model's automatic promotions and advances (rollbacks: the policy's)"),
         ("resume", "end a pause; a promotion it held is re-decided at once"),
@@ -48,6 +49,8 @@ def _models(args: Any) -> list[str]:
 
 def operator_command(args: Any) -> int:
     ce_type = SHORT_TYPES[f"model.{args.command}.requested"]
+    target = resolve(args.project, args.ledger)
+    code = 0
     for model in _models(args):
         payload: dict[str, Any] = {
             "request_id": request_id(),
@@ -57,15 +60,14 @@ def operator_command(args: Any) -> int:
         if args.reason:
             payload["reason"] = args.reason
         if args.command == "approve":
-            payload["version"] = args.version
-        send(
-            ce_type,
-            validated(ce_type, payload),
-            to=args.to,
-            project_arg=args.project,
-            topic=args.topic,
-        )
-        print(
-            f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)"
-        )
-    return 0
+            payload["version"] = version_of(args.version)
+        sent = send(ce_type, validated(ce_type, payload), to=args.to, target=target,
+                    topic=args.topic, echo=not args.json)  # fmt: skip
+        if not args.json:
+            print(
+                f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)"
+            )
+        extra = {"type": ce_type, "request_id": payload["request_id"]}
+        # Each model's decision; the worst exit wins (nothing applied beats applied).
+        code = max(code, settle(args, sent, target, extra))
+    return code

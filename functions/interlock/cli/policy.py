@@ -1,4 +1,5 @@
-"""CLI layer: `interlock policy check FILE` — every problem with its path, exit 1 if any."""
+"""CLI layer: `interlock policy check [FILE]` — every problem with its path, exit 1 if any;
+warnings (e.g. a metric no producer emits) are printed and do not fail the check."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 
 from interlock.adapters.policy_yaml import read_policy
 from interlock.core.policy import PolicyError
+from interlock.core.policy_lint import warnings
 
 
 def check_command(path: str) -> int:
@@ -16,5 +18,7 @@ def check_command(path: str) -> int:
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    for warning in warnings(policy):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     print(f"{path}: ok — {len(policy.pipelines)} pipeline(s), {len(policy.models)} model(s)")
     return 0

@@ -6,18 +6,24 @@ event the CLI accepts is one the functions accept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import typing
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from interlock import topics
-from interlock.cli.common import caller, fail, project, read_json
+from interlock.cli.common import caller, fail, open_ledger, read_json
+from interlock.cli.target import Target, resolve
 from interlock.core import binding, codec
 from interlock.core.errors import InterlockError, PermanentError
 from interlock.core.events import PREFIX
-from interlock.core.kinds import OWN_TYPES
+from interlock.core.keys import invalid_key, payload_key
+from interlock.core.kinds import BY_TYPE, OWN_TYPES
+from interlock.core.text import one_line
 
 SHORT_TYPES = {t.removeprefix(PREFIX).removesuffix(".v1"): t for t in OWN_TYPES}
 
@@ -64,6 +70,20 @@ def validated(ce_type: str, payload: Any) -> Any:
     """The payload as the functions will parse it; the schema checks the same from outside."""
     from interlock import contract
 
+    cls = OWN_TYPES[ce_type]
+    if isinstance(payload, dict) and dataclasses.is_dataclass(cls):
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in payload
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:  # every one at once, not the first of six
+            fail(
+                f"invalid {ce_type.removeprefix(PREFIX)} event: required field(s) missing: "
+                f"{', '.join(missing)} (set each with --field KEY=VALUE)"
+            )
     try:
         value: Any = codec.decode(OWN_TYPES[ce_type], payload)
         contract.validate(ce_type, codec.encode(value))
@@ -72,18 +92,29 @@ def validated(ce_type: str, payload: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What went out: enough to find its decision (keys in the ledger, ids on the outcome)."""
+
+    keys: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    id: str
+
+
 def send(
     ce_type: str,
     value: Any,
     *,
     to: str | None,
-    project_arg: str | None,
+    target: Target,
     topic: str | None,
     echo: bool = True,
-) -> None:
+) -> Sent:
     now = datetime.now(UTC)
     event_id = uuid.uuid4().hex
     source = f"//interlock/cli/{caller(None) or 'unknown'}"
+    keys = (payload_key(value), invalid_key(source, event_id))
+    to = to or (None if topic else target.function_url(BY_TYPE[ce_type].function))
     if to:
         from interlock.adapters.function_http import post_cloudevent
 
@@ -93,20 +124,47 @@ def send(
         except InterlockError as err:
             fail(f"--to {getattr(err, 'reason', err)}")
         if echo:
-            print(f"posted {ce_type} id={event_id} to {to}: HTTP {status}")
-        return
+            print(f"posted {ce_type} id={event_id} to {to}: HTTP {status}{target.where}")
+        return Sent(keys, (event_id,), event_id)
     from interlock.adapters.pubsub import PubSubEventBus
 
-    proj = project(project_arg)
-    path = topics.path(proj, topic or topics.topic_for(ce_type))
+    if not target.project:
+        fail(
+            "no project: pass --project or set INTERLOCK_PROJECT (or start a local stack with "
+            "`interlock dev up`, or set PUBSUB_EMULATOR_HOST for an emulator)"
+        )
+    path = topics.path(target.project, topic or topics.topic_for(ce_type))
     try:
-        message_id = PubSubEventBus(proj).publish(
+        message_id = PubSubEventBus(target.project).publish(
             path, binding.payload_message(value, source, event_id, now)
         )
     except Exception as err:
-        fail(f"publish to {path} failed: {err}")
+        fail(f"publish to {path} failed: {one_line(err, 500)}")
     if echo:
-        print(f"published {ce_type} id={event_id} to {path} (message {message_id})")
+        print(f"published {ce_type} id={event_id} to {path} (message {message_id}){target.where}")
+    return Sent(keys, (event_id, str(message_id)), event_id)
+
+
+def settle(args: Any, sent: Sent, target: Target, extra: dict[str, Any]) -> int:
+    """Unless --no-wait: wait for the decision, print it, exit non-zero when nothing applied."""
+    from interlock.cli import wait
+
+    if getattr(args, "no_wait", False):
+        return 0
+    if target.ledger is None:
+        print(
+            "the decision is not known: no ledger to read it from (pass --ledger, set "
+            "INTERLOCK_LEDGER, or --no-wait to send and not wait)",
+            file=sys.stderr,
+        )
+        return wait.EXIT_UNDECIDED
+    ledger = open_ledger(target.ledger, target.project)
+    try:
+        outcome, pending = wait.wait(ledger, sent.keys, sent.event_ids, args.timeout,
+                                     quiet=args.json)  # fmt: skip
+    except InterlockError as err:
+        fail(f"cannot read the decision from ledger {target.ledger}: {getattr(err, 'reason', err)}")
+    return wait.report(outcome, pending, args.timeout, args.json, {**extra, "event_id": sent.id})
 
 
 def publish_command(args: Any) -> int:
@@ -126,10 +184,10 @@ def publish_command(args: Any) -> int:
             fail("name the event TYPE (e.g. model.evaluated) or pass --file")
         ce_type = resolve_type(args.type)
         payload = fields_to_payload(OWN_TYPES[ce_type], args.field or [])
-    send(
-        ce_type, validated(ce_type, payload), to=args.to, project_arg=args.project, topic=args.topic
-    )
-    return 0
+    target = resolve(args.project, args.ledger)
+    value = validated(ce_type, payload)
+    sent = send(ce_type, value, to=args.to, target=target, topic=args.topic, echo=not args.json)
+    return settle(args, sent, target, {"type": ce_type})
 
 
 def request_id() -> str:
@@ -142,17 +200,30 @@ def request_command(kind: str, args: Any) -> int:
         base["reason"] = args.reason
     if kind == "promote":
         ce_type = SHORT_TYPES["model.promote.requested"]
-        payload = {**base, "model": args.model, "version": args.version, "force": args.force}
+        payload = {**base, "model": args.model, "version": version_of(args.version),
+                   "force": args.force}  # fmt: skip
     elif kind == "rollback":
         ce_type = SHORT_TYPES["model.rollback.requested"]
         payload = {**base, "model": args.model}
     else:
+        if args.object.startswith("gs://") and "#" not in args.object:
+            fail(
+                f"{one_line(args.object, 200)}: add the object's generation after '#', e.g. "
+                f"{one_line(args.object, 200)}#1712345678901234 (`gcloud storage objects describe "
+                "URI --format='value(generation)'` prints it)"
+            )
         ce_type = SHORT_TYPES["pipeline.trigger.requested"]
         payload = {**base, "pipeline": args.pipeline, "object_uri": args.object}
-    send(
-        ce_type, validated(ce_type, payload), to=args.to, project_arg=args.project, topic=args.topic
-    )
-    print(
-        f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)"
-    )
-    return 0
+    target = resolve(args.project, args.ledger)
+    value = validated(ce_type, payload)
+    sent = send(ce_type, value, to=args.to, target=target, topic=args.topic, echo=not args.json)
+    if not args.json:
+        print(
+            f"request id {payload['request_id']} (re-publishing it is recognised, never applied twice)"
+        )
+    return settle(args, sent, target, {"type": ce_type, "request_id": payload["request_id"]})
+
+
+def version_of(text: str) -> str:
+    """`7` and `v7` (as the README and `status` write versions) name the same version."""
+    return text[1:] if len(text) > 1 and text[0] in "vV" and text[1:].isdigit() else text

@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from interlock.cli.common import caller, fail, project, read_json
-from interlock.cli.publish import SHORT_TYPES, request_id, send, validated
+from interlock.cli.common import caller, fail, read_json
+from interlock.cli.publish import SHORT_TYPES, request_id, send, settle, validated
+from interlock.cli.target import Target, resolve
 from interlock.core.binding import DEAD_LETTER_REASON
 from interlock.core.errors import PermanentError
 from interlock.core.inbound import parse_document
@@ -87,11 +88,13 @@ def _from_file(path: str) -> list[DeadLetter]:
     return out
 
 
-def _pull(args: Any) -> tuple[list[DeadLetter], Any, str]:
+def _pull(args: Any, target: Target) -> tuple[list[DeadLetter], Any, str]:
     from google.cloud import pubsub_v1
 
+    if not target.project:
+        fail("no project: pass --project or set INTERLOCK_PROJECT (or read dead letters --file)")
     subscriber = pubsub_v1.SubscriberClient()
-    path = subscriber.subscription_path(project(args.project), args.subscription)
+    path = subscriber.subscription_path(target.project, args.subscription)
     try:
         got = subscriber.pull(subscription=path, max_messages=args.max, timeout=30)
     except Exception as err:
@@ -105,17 +108,18 @@ def _pull(args: Any) -> tuple[list[DeadLetter], Any, str]:
 
 def replay_command(args: Any) -> int:
     subscriber = path = None
+    target = resolve(args.project, getattr(args, "ledger", None))
     if args.file:
         letters = _from_file(args.file)
     else:
-        letters, subscriber, path = _pull(args)
+        letters, subscriber, path = _pull(args, target)
     picked = set(args.pick or ())
     unknown = picked - {d.message_id for d in letters}
     if unknown:
         fail(
             f"--pick {', '.join(sorted(unknown))}: not among the {len(letters)} dead letter(s) read"
         )
-    replayed: list[str] = []
+    code = 0
     for d in letters:
         reason = d.attributes.get(DEAD_LETTER_REASON, "?")
         field = d.attributes.get("interlock-field", "?")
@@ -125,7 +129,7 @@ def replay_command(args: Any) -> int:
                 f"{d.message_id}  {kind}  event {d.event_id}\n    field {field}: {one_line(reason, 300)}"
             )
             continue
-        replayed.append(_replay(d, args))
+        code = max(code, _replay(d, args, target))
     if subscriber is not None:
         done = [d.ack_id for d in letters if d.message_id in picked and d.ack_id]
         if done:
@@ -137,10 +141,11 @@ def replay_command(args: Any) -> int:
             )
     if not letters:
         print("no dead letters")
-    return 0
+    return code
 
 
-def _replay(d: DeadLetter, args: Any) -> str:
+def _replay(d: DeadLetter, args: Any, target: Target) -> int:
+    """Re-publish one dead letter as a replay request; its decision as an exit code."""
     body = d.push_body()
     try:
         model = model_of(parse_document(body).payload)
@@ -156,10 +161,11 @@ def _replay(d: DeadLetter, args: Any) -> str:
     }
     if args.reason:
         payload["reason"] = args.reason
-    send(
-        ce_type, validated(ce_type, payload), to=args.to, project_arg=args.project, topic=args.topic
-    )
-    print(
-        f"replayed {d.message_id} as request {payload['request_id']} (replay of event {d.event_id})"
-    )
-    return str(payload["request_id"])
+    sent = send(ce_type, validated(ce_type, payload), to=args.to, target=target,
+                topic=args.topic, echo=not args.json)  # fmt: skip
+    if not args.json:
+        print(
+            f"replayed {d.message_id} as request {payload['request_id']} (replay of event {d.event_id})"
+        )
+    extra = {"type": ce_type, "request_id": payload["request_id"], "replay_of": d.event_id}
+    return settle(args, sent, target, extra)

@@ -187,13 +187,16 @@ def report_command(args: Any) -> int:
     import os
     from datetime import UTC
 
-    from interlock.cli.common import fail, load_policy_or_fail
-    from interlock.cli.status import _ledger
+    from interlock.cli.common import fail, load_policy_or_fail, open_ledger
+    from interlock.cli.target import resolve
 
-    policy = load_policy_or_fail(args.policy)
+    target = resolve(args.project, args.ledger)
+    policy = load_policy_or_fail(
+        args.policy or os.environ.get("INTERLOCK_POLICY") or (target.local or {}).get("policy")
+    )
     if args.model not in {m.name for m in policy.models}:
         fail(f"unknown model {args.model!r}")
-    ledger = _ledger(args.ledger or os.environ.get("INTERLOCK_LEDGER", "firestore"), args.project)
+    ledger = open_ledger(target.ledger or "firestore", target.project)
     page = render(
         policy.model(args.model), ledger.outcomes(args.model, limit=args.limit), datetime.now(UTC)
     )

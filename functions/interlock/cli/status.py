@@ -5,25 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from interlock.cli.common import fail, load_policy_or_fail, project
+from interlock.cli.common import fail, load_policy_or_fail, open_ledger
 from interlock.cli.explain import summary
-from interlock.core.errors import PermanentError
-
-
-def _ledger(spec: str, project_arg: str | None) -> Any:
-    from interlock.bootstrap import ledger_from
-
-    try:
-        # Only Firestore lives in a project: a SQLite ledger needs none.
-        return ledger_from(spec, project(project_arg) if spec == "firestore" else "", os.environ)
-    except PermanentError:
-        fail(f"--ledger {spec!r}: expected 'firestore' or 'sqlite:PATH'")
+from interlock.cli.target import resolve
 
 
 def status_command(args: Any) -> int:
-    policy = load_policy_or_fail(args.policy)
-    spec = args.ledger or os.environ.get("INTERLOCK_LEDGER", "firestore")
-    ledger = _ledger(spec, args.project)
+    target = resolve(args.project, args.ledger)
+    policy = load_policy_or_fail(
+        args.policy or os.environ.get("INTERLOCK_POLICY") or (target.local or {}).get("policy")
+    )
+    ledger = open_ledger(target.ledger or "firestore", target.project)
     if getattr(args, "json", False) or getattr(args, "watch", None):
         from interlock.cli.status_watch import models_command
 
@@ -36,7 +28,8 @@ def status_command(args: Any) -> int:
             else fail(f"unknown model {name!r}")
         )
         state = ledger.load(name).state
-        print(f"{name}: {summary(state, mp.canary.steps)}")
+        paused = f" — PAUSED: {state.paused_reason}" if state.paused else ""
+        print(f"{name}: {summary(state, mp.canary.steps)}{paused}{_attention(ledger, name)}")
         if state.cooldown_until:
             print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
     _print_pending(ledger, policy, args.model, args.limit)
@@ -49,13 +42,22 @@ def status_command(args: Any) -> int:
         manual = " manual" if outcome.manual else ""
         who = f" by {outcome.requested_by}" if outcome.requested_by else ""
         print(
-            f"{outcome.decided_at:%Y-%m-%d %H:%M:%S}  {outcome.kind:<13} {outcome.subject:<16}{manual}{who}"
+            f"{outcome.decided_at:%Y-%m-%d %H:%M:%SZ}  {outcome.kind:<13} {outcome.subject:<16}{manual}{who}"
         )
         for reason in outcome.reasons:
             print(f"    - {reason}")
         for effect in outcome.effects:
             print(f"    → {effect}")
     return 0
+
+
+def _attention(ledger: Any, model: str) -> str:
+    """The header's marker when the model's last decision asks for a person."""
+    last = ledger.outcomes(model, limit=1)
+    if last and last[0].kind == "needs_human":
+        reason = last[0].reasons[-1] if last[0].reasons else ""
+        return f" — NEEDS HUMAN: {reason}"
+    return ""
 
 
 def _print_pending(ledger: Any, policy: Any, model: str | None, limit: int) -> None:

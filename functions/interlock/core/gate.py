@@ -117,7 +117,7 @@ def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) 
     champion = state.champion.evaluation if state.champion else None
     failures, notes = check(ev, champion, mp.gate)
     if failures:
-        return Decision("rejected", subject, tuple(failures + notes))
+        return Decision("rejected", subject, (*failures, *notes, f"v{ev.version} not promoted"))
     passed = f"gate passed: {', '.join(r.describe() for r in mp.gate.rules)}"
     if state.held is not None and version_key(state.held.version) <= version_key(ev.version):
         state = state.replace(held=None)

@@ -235,7 +235,9 @@ def _from_gcs_notification(
         return inbound(None, f"GCS notification {event_type[:40]!r} is not OBJECT_FINALIZE")
     if attrs.get("payloadFormat", "JSON_API_V1") == "JSON_API_V1" and body is not None:
         landed = parse_gcs_object(_json(body, "message.data"), "message.data")
-        for attr, value in (("bucketId", landed.bucket), ("objectId", landed.name)):
+        checks = (("bucketId", landed.bucket), ("objectId", landed.name),
+                  ("objectGeneration", str(landed.generation)))  # fmt: skip
+        for attr, value in checks:
             if attr in attrs and attrs[attr] != value:
                 raise PermanentError(
                     f"message.attributes.{attr}", f"disagrees with message.data ({value!r})"

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from interlock.core.codec import format_time
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
-from interlock.core.events import Outcome, OutcomeKind
+from interlock.core.events import DataLanded, Outcome, OutcomeKind
 from interlock.core.expiry import human
 from interlock.core.inbound import Inbound
 from interlock.core.keys import decision_id
@@ -59,7 +59,7 @@ def dead_letter_outcome(
     """The record of an event interlock gave up on: why (the error names the field), and what
     effects were already applied before it failed (they stay visible, nothing is lost)."""
     request_id, requested_by = request_fields(event.payload if event else None)
-    subject = (model_of(event.payload) if event else None) or event_type
+    subject = (_subject_of(event.payload) if event else None) or event_type
     return Outcome(
         decision_id=decision_id(key),
         kind="dead_lettered",
@@ -72,6 +72,13 @@ def dead_letter_outcome(
         request_id=request_id,
         requested_by=requested_by,
     )
+
+
+def _subject_of(payload: object) -> str | None:
+    """What a dead letter is filed under: its model, or the landed object (which file was lost)."""
+    if isinstance(payload, DataLanded):
+        return f"gs://{payload.bucket}/{payload.name}#{payload.generation}"
+    return model_of(payload)
 
 
 def pending_outcome(pending: Pending, policy: PendingPolicy, now: datetime) -> Outcome:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from interlock.core import google_names
+from interlock.core import google_names, policy_lint
 from interlock.core.freeze_load import freeze_windows
 from interlock.core.kinds import AGE_KINDS
 from interlock.core.policy import (
@@ -59,7 +59,7 @@ def _kind(value: Any) -> str:
         if isinstance(value, list)
         else "a mapping"
         if isinstance(value, dict)
-        else repr(value)
+        else policy_lint.shown(value)
     )
 
 
@@ -96,7 +96,7 @@ def _string(
         p.add(where, f"expected a string, got {_kind(value)}")
         return ""
     if pattern is not None and not pattern.match(value):
-        p.add(where, f"{value!r} does not match {pattern.pattern}")
+        p.add(where, f"{policy_lint.shown(value)} does not match {pattern.pattern}")
     return value
 
 
@@ -177,9 +177,9 @@ def _rules(p: _Problems, value: Any, path: str, allow_relative: bool) -> tuple[R
         parsed = [parse_rule(metric, t) for t in texts]
         for text, rule in zip(texts, parsed, strict=True):
             if rule is None:
-                p.add(where, f"expected {example} style comparison, got {text!r}")
+                p.add(where, f"expected {example} style comparison, got {_kind(text)}")
             elif rule.relative and not allow_relative:
-                p.add(where, f"live thresholds cannot be relative to the champion: {text!r}")
+                p.add(where, f"live thresholds cannot be relative to the champion: {_kind(text)}")
             else:
                 rules.append(rule)
         ops = {r.op for r in parsed if r is not None}
@@ -262,16 +262,14 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
     )
     if not ok or steps != sorted(set(steps)) or steps[-1] != 100:
         p.add(
-            f"{path}.steps", f"expected strictly increasing percents ending at 100, got {steps!r}"
+            f"{path}.steps",
+            f"expected strictly increasing percents ending at 100, got {policy_lint.shown(steps)}",
         )
         steps, approve_before = [100], ()
     timeout = _duration(p, m, "approval_timeout", path, 0) if "approval_timeout" in m else None
     if timeout is not None and not approve_before:
         p.add(f"{path}.approval_timeout", "no step needs approval (put `approve` in steps)")
-    on_timeout = m.get("on_approval_timeout", "hold")
-    if on_timeout not in ("hold", "abort"):
-        p.add(f"{path}.on_approval_timeout", f'expected "hold" or "abort", got {on_timeout!r}')
-        on_timeout = "hold"
+    on_timeout = _choice(p, m, "on_approval_timeout", path, ("hold", "abort"))
     return Canary(
         steps=tuple(steps),
         hold_windows=_int(p, m, "hold_windows", path, 2, 1, 1000),
@@ -293,7 +291,7 @@ def _approvals(p: _Problems, steps: Any, path: str) -> tuple[Any, tuple[int, ...
             percents.append(step)
             continue
         if not percents or i + 1 >= len(steps) or steps[i + 1] == "approve":
-            p.add(path, f"`approve` goes between two traffic steps, got {steps!r}")
+            p.add(path, f"`approve` goes between two traffic steps, got {policy_lint.shown(steps)}")
             continue
         before.append(len(percents))
     return percents, tuple(before)
@@ -346,7 +344,7 @@ def _choice(
     if value not in choices:
         quoted = [f'"{c}"' for c in choices]
         expected = ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
-        p.add(f"{path}.{key}", f"expected {expected}, got {value!r}")
+        p.add(f"{path}.{key}", f"expected {expected}, got {policy_lint.shown(value)}")
         return choices[0]
     return value
 
@@ -410,7 +408,7 @@ def _unique(p: _Problems, names: list[str], path: str) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
         if name and name in seen:
-            p.add(f"{path}[{i}].name", f"duplicate name {name!r}")
+            p.add(f"{path}[{i}].name", f"duplicate name {policy_lint.shown(name)}")
         seen.add(name)
 
 
@@ -427,7 +425,7 @@ def load_policy(data: Any) -> Policy:
     if root.get("version", 1) != 1:
         p.add(
             "version",
-            f"unsupported policy version {root.get('version')!r} (this interlock reads 1)",
+            f"unsupported policy version {policy_lint.shown(root.get('version'))} (this interlock reads 1)",
         )
     pipelines = tuple(
         _pipeline(p, raw, f"pipelines[{i}]")
@@ -457,6 +455,7 @@ def load_policy(data: Any) -> Policy:
         for problem in google_names.problems(root.get("models"))
         if problem.split(": ", 1)[0] not in reported
     )
+    p.items = policy_lint.review(root, p.items, pipelines, models, max_age)
     if p.items:
         raise PolicyError(p.items)
     return Policy(pipelines=pipelines, models=models, max_age_s=max_age, pending=pending)
