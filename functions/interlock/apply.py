@@ -8,7 +8,16 @@ Transient failures are retried here within a budget, then left to Pub/Sub's rede
 from __future__ import annotations
 
 from interlock.backoff import Backoff
-from interlock.core.effects import DeployRevision, Effect, MoveAliases, SetTraffic, TriggerDag
+from interlock.core import smoke
+from interlock.core.decision import Decision
+from interlock.core.effects import (
+    DeployRevision,
+    Effect,
+    MoveAliases,
+    SetTraffic,
+    SmokeCheck,
+    TriggerDag,
+)
 from interlock.core.errors import PermanentError, TransientError
 from interlock.log import log
 from interlock.ports import Ports, RevisionSpec
@@ -23,6 +32,16 @@ class PartialFailure(PermanentError):
     def __init__(self, err: PermanentError, applied: tuple[str, ...]) -> None:
         self.applied = applied
         super().__init__(err.field, f"{err.reason} (after: {'; '.join(applied)})")
+
+
+class SmokeFailed(PermanentError):
+    """A candidate's revision answered its smoke check wrongly: the decision becomes its
+    rejection (`EffectApplier.carry_out`); a runner that does not know that dead-letters it."""
+
+    def __init__(self, check: SmokeCheck, url: str, status: int | None, body: str) -> None:
+        self.check, self.url, self.status, self.body = check, url, status, body
+        self.applied: tuple[str, ...] = ()
+        super().__init__("smoke", f"smoke check of {check.revision} answered {status}")
 
 
 class EffectsUnavailable(TransientError):
@@ -41,6 +60,15 @@ class EffectApplier:
         self.ports = ports
         self.retry_budget_s = retry_budget_s
 
+    def carry_out(self, decision: Decision) -> tuple[Decision, tuple[str, ...]]:
+        """Apply the decision's effects: the decision as it stands, and what each changed. A
+        failed smoke check stops before any traffic moves; its rejection is what stands."""
+        try:
+            return decision, self.apply(decision.effects)
+        except SmokeFailed as failed:
+            rejected = smoke.failed(decision, failed.check, failed.url, failed.status, failed.body)
+            return rejected, failed.applied
+
     def apply(self, effects: tuple[Effect, ...]) -> tuple[str, ...]:
         """What each effect changed, in order. Raises PartialFailure after a partial apply."""
         done: list[str] = []
@@ -49,6 +77,9 @@ class EffectApplier:
                 done.append(self._retrying(effect))
             except TransientError as err:
                 raise EffectsUnavailable(err, effect) from err
+            except SmokeFailed as err:
+                err.applied = tuple(done)
+                raise
             except PermanentError as err:
                 if done:
                     raise PartialFailure(err, tuple(done)) from err
@@ -81,6 +112,8 @@ class EffectApplier:
             return (
                 f"revision {effect.revision} ready for v{effect.version} ({version.artifact_uri})"
             )
+        if isinstance(effect, SmokeCheck):
+            return self._smoke(effect)
         if isinstance(effect, SetTraffic):
             verified = self.ports.router.set_traffic(effect.service, effect.splits)
             return "traffic " + ", ".join(s.describe() for s in verified)
@@ -90,6 +123,14 @@ class EffectApplier:
             )
             return f"aliases of v{moved.version}: {', '.join(moved.aliases) or 'none'}"
         raise TypeError(f"unknown effect {effect!r}")  # pragma: no cover
+
+    def _smoke(self, check: SmokeCheck) -> str:
+        tagged = self.ports.router.tag_revision(check.service, check.revision, check.tag)
+        url = tagged.url.rstrip("/") + check.path
+        answer = self.ports.probe.post(url, check.request, tagged.audience, check.timeout_s)
+        if answer.status != check.expect_status:
+            raise SmokeFailed(check, url, answer.status, answer.body)
+        return f"smoke check of {check.revision} passed: POST {url} answered {answer.status}"
 
 
 def revision_spec(effect: DeployRevision, artifact_uri: str) -> RevisionSpec:

@@ -45,6 +45,7 @@ from interlock.ports import (
     Ledger,
     ModelRegistry,
     Ports,
+    Probe,
     RevisionMetrics,
     TrafficRouter,
 )
@@ -116,6 +117,11 @@ def build(env: Mapping[str, str]) -> Handler:
 
         return CloudMonitoringMetrics(endpoint=env.get("INTERLOCK_MONITORING_ENDPOINT"))
 
+    def probe() -> Probe:
+        from interlock.adapters.probe import HttpProbe
+
+        return HttpProbe()
+
     names = Topics(
         decisions=topics.path(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
         dead_letter=topics.path(
@@ -124,8 +130,9 @@ def build(env: Mapping[str, str]) -> Handler:
     )
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
     ports = Ports(
-        ledger=ledger, bus=bus, dags=dags, registry=registry, router=router, metrics=metrics
-    )
+        ledger=ledger, bus=bus, dags=dags, registry=registry, router=router, metrics=metrics,
+        probe=probe,
+    )  # fmt: skip
     lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
     lease_wait_s = float(env.get("INTERLOCK_LEASE_WAIT_S", LEASE_WAIT_S))
     retry_budget_s = float(env.get("INTERLOCK_RETRY_BUDGET_S", RETRY_BUDGET_S))

@@ -187,7 +187,7 @@ class Handler:
             snapshot = ledger.load(model)
             now = self.clock()
             decision = decide(event, self.policy, snapshot.state, now, received_at)
-            applied = applier.apply(decision.effects)
+            decision, applied = applier.carry_out(decision)
             outcome = outcome_of(event, key, decision, applied, now)
             try:
                 state = decision.state or snapshot.state

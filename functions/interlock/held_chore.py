@@ -64,7 +64,7 @@ class HeldPromotions:
             event = Inbound(
                 id=key, type=ce_type, source="//interlock/tick", time=None, payload=payload
             )
-            applied = handler.applier.apply(decision.effects)
+            decision, applied = handler.applier.carry_out(decision)
             outcome = outcome_of(event, key, decision, applied, now)
             try:
                 ledger.commit(

@@ -113,6 +113,34 @@ class TrafficRouter(Protocol):
 
     def get_traffic(self, service: str) -> tuple[TrafficSplit, ...]: ...
 
+    def tag_revision(self, service: str, revision: str, tag: str) -> TagUrl:
+        """Give the existing `revision` the traffic tag `tag` (moved off any other revision) at
+        0 %, every other target's percent and tag kept; its URL as Cloud Run serves it. Idempotent."""
+        ...
+
+
+@dataclass(frozen=True)
+class TagUrl:
+    url: str  # trafficStatuses[].uri of the tag, e.g. https://smoke---churn-abc123-uc.a.run.app
+    audience: str  # the service's own uri: what a Google ID token for it names
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    status: int | None  # None: no answer within the timeout
+    body: str  # at most a few KiB of what came back, as text (untrusted)
+
+
+class Probe(Protocol):
+    """One HTTP request to a serving revision (the pre-traffic smoke check)."""
+
+    def post(
+        self, url: str, body: Mapping[str, object], audience: str | None, timeout_s: float
+    ) -> ProbeAnswer:
+        """POST `body` as JSON; with `audience`, a Google ID token for it. Whatever status comes
+        back is answered; a URL that cannot be reached is a TransientError."""
+        ...
+
 
 class EventBus(Protocol):
     def publish(self, topic: str, message: Message) -> str:
@@ -134,6 +162,12 @@ class RevisionMetrics(Protocol):
         """What each of `revisions` of `service` (a full name) served, in the windows of
         `period_s` that tile [start, end) back from `end`. A window without traffic is absent."""
         ...
+
+
+def _no_probe() -> Probe:
+    from interlock.core.errors import PermanentError
+
+    raise PermanentError("probe", "this runner has no probe adapter (canary.smoke needs one)")
 
 
 def _no_metrics() -> RevisionMetrics:
@@ -230,10 +264,12 @@ class Ports:
         registry: Callable[[], ModelRegistry],
         router: Callable[[], TrafficRouter],
         metrics: Callable[[], RevisionMetrics] = _no_metrics,
+        probe: Callable[[], Probe] = _no_probe,
     ) -> None:
         self._ledger, self._bus, self._dags = ledger, bus, dags
         self._registry, self._router = registry, router
         self._metrics = metrics
+        self._probe = probe
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -258,3 +294,7 @@ class Ports:
     @cached_property
     def metrics(self) -> RevisionMetrics:
         return self._metrics()
+
+    @cached_property
+    def probe(self) -> Probe:
+        return self._probe()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import InterlockError, PermanentError, TransientError
-from interlock.ports import RevisionSpec
+from interlock.ports import RevisionSpec, TagUrl
 
 DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 MAX_TAG_AND_SERVICE = 46
@@ -95,6 +95,23 @@ class FakeTrafficRouter:
     def get_traffic(self, service: str) -> tuple[TrafficSplit, ...]:
         return self._service(service).traffic
 
+    def tag_revision(self, service: str, revision: str, tag: str) -> TagUrl:
+        state = self._service(service)
+        if revision not in state.revisions:
+            raise PermanentError("revision", f"revision {revision} of {service} does not exist")
+        if not any(s.revision == revision and s.tag == tag for s in state.traffic):
+            kept = [s for s in state.traffic if s.tag != tag or s.percent]
+            block = (
+                *(
+                    TrafficSplit(s.revision, s.percent, None if s.tag == tag else s.tag)
+                    for s in kept
+                ),
+                TrafficSplit(revision, 0, tag),
+            )
+            _check_traffic(state, service, block)
+            self._write(service, state.etag, lambda s: _route(s, block))
+        return TagUrl(url=service_url(service, tag), audience=service_url(service))
+
     # --- internals ------------------------------------------------------------------------------
 
     def _service(self, service: str) -> FakeService:
@@ -134,6 +151,13 @@ class FakeTrafficRouter:
             raise PermanentError(
                 "revision", f"INVALID_ARGUMENT: {name!r} must be a DNS label starting {prefix!r}"
             )
+
+
+def service_url(service: str, tag: str | None = None) -> str:
+    """Cloud Run's shape: https://[TAG---]SERVICE-PROJECTHASH-REGIONCODE.a.run.app"""
+    return (
+        f"https://{tag + '---' if tag else ''}{service.rsplit('/', 1)[-1]}-x7kq2mda4a-uc.a.run.app"
+    )
 
 
 def _failed(service: str, revision: str, why: str) -> PermanentError:

@@ -17,6 +17,7 @@ from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger
 from tests.fakes.ledger import FakeLedger
 from tests.fakes.metrics import FakeRevisionMetrics
+from tests.fakes.probe import FakeProbe
 from tests.fakes.registry import FakeModelRegistry
 from tests.fakes.traffic import FakeTrafficRouter
 
@@ -32,10 +33,12 @@ class World:
     registry: FakeModelRegistry = field(default_factory=FakeModelRegistry)
     router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)
     metrics: FakeRevisionMetrics = field(default_factory=FakeRevisionMetrics)
+    probe: FakeProbe = field(default_factory=FakeProbe)
     observe: dict[str, Any] | None = None  # the model's `observe:` section, when observed
     now: datetime = NOW
     retry_budget_s: float = 0.0
     pending: dict[str, Any] | None = None  # the policy's `pending:` section, when not the default
+    smoke: dict[str, Any] | None = None  # the model's `canary.smoke` section, when checked
 
     def __post_init__(self) -> None:
         for v in range(1, 6):
@@ -50,8 +53,11 @@ class World:
             registry=lambda: self.registry,
             router=lambda: self.router,
             metrics=lambda: self.metrics,
+            probe=lambda: self.probe,
         )
         chosen = policy(observe=self.observe) if self.observe else policy()
+        if self.smoke is not None:
+            chosen = policy(canary={"smoke": self.smoke})
         self.handler = Handler(
             load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else chosen,
             ports,

@@ -24,7 +24,7 @@ from interlock.adapters.google_rest import GoogleCallError, GoogleRest
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import PermanentError, TransientError
 from interlock.core.text import one_line
-from interlock.ports import RevisionSpec
+from interlock.ports import RevisionSpec, TagUrl
 
 SERVICE_NAME = re.compile(r"projects/([^/]+)/locations/([^/]+)/services/[^/]+")
 # google.cloud.run.v2.Condition.State; JSON names them, `enum-encoding=int` numbers them
@@ -119,6 +119,27 @@ class CloudRunTrafficRouter:
 
     def get_traffic(self, service: str) -> tuple[TrafficSplit, ...]:
         return self._served(self._get_service(self._service_name(service)))
+
+    def tag_revision(self, service: str, revision: str, tag: str) -> TagUrl:
+        name = self._service_name(service)
+        self._check_can_serve(name, TrafficSplit(revision, 0, tag), "revision")
+        current = self._get_service(name)
+        served = self._served(current)
+        if not any(s.revision == revision and s.tag == tag for s in served):
+            # The tag moves here: a 0 % target that only carried it goes, any other loses it.
+            kept = [s for s in served if s.tag != tag or s.percent]
+            current["traffic"] = [
+                _target(s.revision, s.percent, None if s.tag == tag else s.tag) for s in kept
+            ] + [_target(revision, 0, tag)]
+            action = f"tag revision {revision} of {name} as {tag!r}"
+            self._update(current, action, field="revision", mask=("traffic",))
+            current = self._get_service(name)
+        latest = current.get("latestReadyRevision", "").rsplit("/", 1)[-1]
+        for status in current.get("trafficStatuses", ()):
+            mine = status.get("tag") == tag and (status.get("revision") or latest) == revision
+            if mine and status.get("uri"):
+                return TagUrl(str(status["uri"]), str(current.get("uri", "")))
+        raise TransientError(f"tag {tag!r} of {name} has no URL yet (still reconciling?)")
 
     # --- calls ----------------------------------------------------------------------------------
 

@@ -19,3 +19,5 @@ class Decision:
     effects: tuple[Effect, ...] = ()
     state: ModelState | None = None  # the model's next state; None leaves it unchanged
     manual: bool = False
+    # Recorded instead when a `SmokeCheck` effect fails (`core.smoke`); None: no smoke check.
+    on_smoke_failure: Decision | None = None

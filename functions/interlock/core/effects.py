@@ -45,7 +45,10 @@ class DeployRevision:
 
 # The tags interlock gives revisions on Cloud Run (each also a Vertex alias of the same name).
 CHAMPION, CANDIDATE, PREVIOUS = "champion", "candidate", "previous"
-TRAFFIC_TAGS = (CHAMPION, CANDIDATE, PREVIOUS)
+# A candidate's revision at 0 % while its smoke check runs: its own tag, so the traffic block
+# (percents and the other tags) stays exactly as it was if the check fails.
+SMOKE = "smoke"
+TRAFFIC_TAGS = (CHAMPION, CANDIDATE, PREVIOUS, SMOKE)
 
 
 @dataclass(frozen=True)
@@ -86,4 +89,26 @@ class MoveAliases:
         return f"aliases v{self.version} " + " ".join(parts)
 
 
-Effect = TriggerDag | DeployRevision | SetTraffic | MoveAliases
+@dataclass(frozen=True)
+class SmokeCheck:
+    """Tag `revision` at 0 % (`SMOKE`) and POST `request` to its tag URL + `path`: any answer
+    but `expect_status` (or none within `timeout_s`) rejects the version before any traffic."""
+
+    model: str
+    version: str
+    service: str
+    revision: str
+    path: str
+    request: Mapping[str, object]
+    expect_status: int
+    timeout_s: int
+    tag: str = SMOKE
+
+    def describe(self) -> str:
+        return (
+            f"smoke check revision {self.revision} at its {self.tag!r} tag URL "
+            f"(POST {self.path}, expect {self.expect_status})"
+        )
+
+
+Effect = TriggerDag | DeployRevision | SmokeCheck | SetTraffic | MoveAliases

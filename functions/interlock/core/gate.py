@@ -95,7 +95,8 @@ def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) 
     subject = ev.model
     if ev.version in state.rejected_versions:
         return Decision("rejected", subject, (
-            f"v{ev.version} was rolled back or aborted before; only a manual promote brings it back",
+            f"v{ev.version} was rolled back, aborted or failed its smoke check before; "
+            f"only a manual promote brings it back",
         ))  # fmt: skip
     if state.paused:
         return Decision("held", subject, (

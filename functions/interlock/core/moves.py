@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
+from interlock.core import smoke
 from interlock.core.decision import Decision
 from interlock.core.effects import (
     CANDIDATE,
@@ -79,6 +80,9 @@ def start(
     """Deploy the version's revision and give it the first canary step (or all, if first)."""
     deployed = deploy(mp, version)
     revision = deployed.revision
+    smoked = smoke.check(mp, deployed)
+    checks: tuple[Effect, ...] = () if smoked is None else (smoked,)
+    rejected = smoke.rejection(state, mp, version, reasons, manual) if smoked else None
     if state.champion is None or mp.canary.steps[0] == 100:
         why = "no champion yet" if state.champion is None else "canary has a single 100 % step"
         cand = Candidate(version, revision, 0, 0, evaluation, manual, now)
@@ -89,8 +93,9 @@ def start(
             reasons + (f"{why}: v{version} serves 100 %",),
             manual,
         )
+        effects = (deployed, *checks, *done.effects)
         return Decision(
-            done.kind, done.subject, done.reasons, (deployed, *done.effects), done.state, manual
+            done.kind, done.subject, done.reasons, effects, done.state, manual, rejected
         )
     extra: tuple[str, ...] = ()
     windows = dict(state.windows)
@@ -103,9 +108,9 @@ def start(
         inconclusive_streak=0,
         rejected_versions=tuple(v for v in state.rejected_versions if v != version),
     )
-    effects: tuple[Effect, ...] = (deployed, traffic(nxt, mp), aliases(mp, version, ("candidate",)))
+    effects = (deployed, *checks, traffic(nxt, mp), aliases(mp, version, ("candidate",)))
     step = f"canary v{version}: {mp.canary.steps[0]} % on revision {revision}"
-    return Decision("promoted", mp.name, reasons + extra + (step,), effects, nxt, manual)
+    return Decision("promoted", mp.name, reasons + extra + (step,), effects, nxt, manual, rejected)
 
 
 def advance(

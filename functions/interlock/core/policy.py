@@ -77,6 +77,16 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    """`canary.smoke`: the sample request a candidate's revision must answer at 0 % traffic."""
+
+    request: Mapping[str, object]
+    path: str = "/predict"
+    expect_status: int = 200
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
 class Canary:
     steps: tuple[int, ...] = (10, 50, 100)
     hold_windows: int = 2
@@ -86,6 +96,7 @@ class Canary:
     approve_before: tuple[int, ...] = ()
     approval_timeout_s: int | None = None  # None: wait for a human as long as it takes
     on_approval_timeout: Literal["hold", "abort"] = "hold"
+    smoke: Smoke | None = None  # None: no pre-traffic check
 
     def needs_approval(self, step: int) -> bool:
         return step in self.approve_before

@@ -31,6 +31,7 @@ from interlock.core.policy import (
     Rule,
     ServingSpec,
 )
+from interlock.core.smoke_load import smoke
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 METRIC_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
@@ -252,8 +253,9 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
         p,
         m,
         path,
-        {"steps", "hold_windows", "min_samples", "approval_timeout", "on_approval_timeout"},
-    )
+        {"steps", "hold_windows", "min_samples", "approval_timeout", "on_approval_timeout",
+         "smoke"},
+    )  # fmt: skip
     steps, approve_before = _approvals(p, m.get("steps", [10, 50, 100]), f"{path}.steps")
     ok = (
         isinstance(steps, list)
@@ -277,6 +279,7 @@ def _canary(p: _Problems, raw: Any, path: str) -> Canary:
         approve_before=approve_before,
         approval_timeout_s=timeout,
         on_approval_timeout=on_timeout,
+        smoke=smoke(p, m.get("smoke"), f"{path}.smoke", parse_duration),
     )
 
 
