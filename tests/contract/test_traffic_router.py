@@ -211,6 +211,51 @@ class TestTrafficRouter:
         ]
         assert harness.router.set_traffic(service, full) == tuple(full)
 
+    def test_tag_revision_adds_it_at_0_percent_with_its_url_when_untagged(
+        self, harness: RouterHarness
+    ) -> None:
+        service, service_id = seeded(harness)
+        harness.router.ensure_revision(service, spec(service_id, "2"))
+        harness.router.set_traffic(service, canary(service_id, 10))
+        harness.router.ensure_revision(service, spec(service_id, "3"))
+        first = harness.router.tag_revision(service, f"{service_id}-v3", "smoke")
+        again = harness.router.tag_revision(service, f"{service_id}-v3", "smoke")  # idempotent
+        assert first == again
+        assert f"smoke---{service_id}" in first.url
+        assert first.audience == first.url.replace("smoke---", "") and first.audience != first.url
+        assert harness.router.get_traffic(service) == (
+            *canary(service_id, 10), TrafficSplit(f"{service_id}-v3", 0, "smoke"),
+        )  # fmt: skip
+
+    def test_tag_revision_moves_the_tag_off_another_revision_when_it_held_it(
+        self, harness: RouterHarness
+    ) -> None:
+        service, service_id = seeded(harness)
+        for v in ("2", "3", "4"):
+            harness.router.ensure_revision(service, spec(service_id, v))
+        harness.router.set_traffic(service, canary(service_id, 10))
+        harness.router.tag_revision(service, f"{service_id}-v3", "candidate")
+        assert harness.router.get_traffic(service) == (
+            TrafficSplit(f"{service_id}-v1", 90, "champion"),
+            TrafficSplit(f"{service_id}-v2", 10),  # keeps its percent, loses the tag
+            TrafficSplit(f"{service_id}-v3", 0, "candidate"),
+        )
+        harness.router.tag_revision(service, f"{service_id}-v4", "candidate")
+        assert harness.router.get_traffic(service) == (  # a 0 % target only held the tag: gone
+            TrafficSplit(f"{service_id}-v1", 90, "champion"),
+            TrafficSplit(f"{service_id}-v2", 10),
+            TrafficSplit(f"{service_id}-v4", 0, "candidate"),
+        )
+
+    def test_tag_revision_is_permanent_error_when_the_revision_does_not_exist(
+        self, harness: RouterHarness
+    ) -> None:
+        service, service_id = seeded(harness)
+        with pytest.raises(PermanentError) as info:
+            harness.router.tag_revision(service, f"{service_id}-v9", "smoke")
+        assert info.value.field == "revision"
+        assert harness.router.get_traffic(service) == (TrafficSplit(f"{service_id}-v1", 100),)
+
     @pytest.mark.parametrize("percents", [(90, 20), (50, 40)])
     def test_set_traffic_is_permanent_error_when_sum_is_not_100(
         self, harness: RouterHarness, percents: tuple[int, int]
