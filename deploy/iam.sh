@@ -150,6 +150,12 @@ identities() {
       gcloud run services add-iam-policy-binding "${service}" --region="${REGION}" >/dev/null \
         --member="serviceAccount:${sa}" --role="${role_router}"
     done
+    # The pre-traffic smoke check (`canary.smoke`) calls the candidate's tag URL with an ID
+    # token: the functions that start a canary (and the tick re-driving them) invoke it.
+    for sa in "${SA_MODEL_EVALUATED}" "${SA_REQUEST}" "${SA_TICK}"; do
+      gcloud run services add-iam-policy-binding "${service}" --region="${REGION}" >/dev/null \
+        --member="serviceAccount:${sa}" --role=roles/run.invoker
+    done
     if [[ -z "${runtime_sa}" ]]; then
       log "WARNING: ${service} runs as the default compute service account; give it its own"
       runtime_sa="$(project_number)-compute@developer.gserviceaccount.com"
