@@ -7,7 +7,16 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from interlock.core.events import PromoteRequested, RollbackRequested
+import pytest
+
+from interlock.apply import PartialFailure
+from interlock.core import moves
+from interlock.core.events import (
+    PauseRequested,
+    PromoteRequested,
+    ResumeRequested,
+    RollbackRequested,
+)
 from tests.fakes.traffic import service_url
 from tests.handlers.world import SERVICE, World, evaluation, inbound
 
@@ -108,7 +117,35 @@ def test_held_promotion_released_by_the_tick_is_rejected_when_its_smoke_check_fa
     w.probe.answer(TAG_URL, 502, "<html><body>Bad Gateway</body></html>")
     w.now += timedelta(minutes=31)
     assert w.ticker.tick() == {"held.rejected": 1}
+    (released,) = [o for o in w.ledger.outcomes() if o.event_id.startswith("released:")]
+    assert released.reasons[0].startswith("hold ended: re-deciding the held evaluation of v3")
+    assert any("answered 502 (expected 200): Bad Gateway" in r for r in released.reasons)
     assert w.traffic() == {"churn-v1": 100}
     state = w.ledger.load("churn").state
     assert state.held is None and "3" in state.rejected_versions
     assert w.ticker.tick() == {}
+
+
+def test_evaluation_held_by_a_pause_is_rejected_on_resume_when_its_smoke_check_fails():
+    w = _world()
+    pause = PauseRequested(request_id="p-1", model="churn", requested_by="ana", reason="incident")
+    assert w.handler.handle(inbound(pause, "p1")).kind == "paused"
+    assert w.handler.handle(inbound(evaluation("2"), "e2")).kind == "held"
+    w.probe.answer(TAG_URL, 500, "boom")
+    resume = ResumeRequested(request_id="r-1", model="churn", requested_by="ana", reason="over")
+    done = w.handler.handle(inbound(resume, "r1"))
+    assert done.kind == "rejected" and done.reasons[0].startswith("resumed by ana")
+    state = w.ledger.load("churn").state
+    assert not state.paused and state.held is None and state.rejected_versions == ("2",)
+    assert w.traffic() == {"churn-v1": 100}
+
+
+def test_failed_smoke_is_a_partial_failure_when_a_move_lost_its_rejection():
+    w = _world()
+    decision = moves.start(w.ledger.load("churn").state, w.handler.policy.model("churn"), "2",
+                           None, w.now, ())  # fmt: skip
+    w.probe.answer(TAG_URL, 500, "boom")
+    with pytest.raises(PartialFailure) as info:
+        w.handler.applier.carry_out(dataclasses.replace(decision, on_smoke_failure=None))
+    assert info.value.applied[0].startswith("revision churn-v2 ready")
+    assert w.traffic() == {"churn-v1": 100}

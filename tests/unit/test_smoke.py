@@ -70,7 +70,10 @@ def test_start_checks_the_candidate_between_its_deploy_and_any_traffic_when_smok
         5,
     )
     assert decision.kind == "promoted" and decision.on_smoke_failure is not None
-    assert check.describe() == "smoke check revision churn-v4 at its 'smoke' tag URL (POST /predict, expect 200)"
+    assert (
+        check.describe()
+        == "smoke check revision churn-v4 at its 'smoke' tag URL (POST /predict, expect 200)"
+    )
 
 
 def test_first_version_is_checked_too_when_nothing_serves_yet():

@@ -72,12 +72,15 @@ def release(state: ModelState, mp: ModelPolicy, now: datetime) -> Decision | Non
         return None
     if state.cooldown_until is not None and now < state.cooldown_until:
         return None
-    from interlock.core import gate  # gate imports this module
+    from interlock.core import gate, smoke  # gate imports this module
 
     redo = gate.gate(held, state.replace(held=None), mp, now)
     why = f"hold ended: re-deciding the held evaluation of v{held.version} (run {held.run_id})"
     after = redo.state if redo.state is not None else state.replace(held=None)
-    return dataclasses.replace(redo, reasons=(why, *redo.reasons), state=after)
+    return dataclasses.replace(
+        redo, reasons=(why, *redo.reasons), state=after,
+        on_smoke_failure=smoke.led_by(redo, (why,)),
+    )  # fmt: skip
 
 
 def approval_timeout(state: ModelState, mp: ModelPolicy, now: datetime) -> Decision | None:

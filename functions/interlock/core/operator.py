@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from interlock.core import gate, moves
+from interlock.core import gate, moves, smoke
 from interlock.core.decision import Decision
 from interlock.core.events import ApproveRequested, PauseRequested, ResumeRequested
 from interlock.core.policy import ModelPolicy
@@ -76,4 +76,5 @@ def resume(req: ResumeRequested, state: ModelState, mp: ModelPolicy, now: dateti
         redo.effects,
         state_after,
         True,
+        smoke.led_by(redo, (who, was, again)),
     )

@@ -47,12 +47,21 @@ def rejection(
     return Decision("rejected", mp.name, reasons, (), nxt, manual)
 
 
+def led_by(decision: Decision, reasons: tuple[str, ...]) -> Decision | None:
+    """The decision's rejection with `reasons` first: for a move that wraps a promotion (a hold
+    released, a resume) and says why it re-decided, whichever way the smoke check goes."""
+    rejected = decision.on_smoke_failure
+    if rejected is None:
+        return None
+    return dataclasses.replace(rejected, reasons=(*reasons, *rejected.reasons))
+
+
 def failed(
     decision: Decision, check: SmokeCheck, url: str, status: int | None, body: str
 ) -> Decision:
     """The decision's rejection, saying what the revision answered (upstream text: data)."""
     rejected = decision.on_smoke_failure
-    assert rejected is not None, "a SmokeCheck effect comes with its rejection"
+    assert rejected is not None, "a SmokeCheck effect comes with its rejection (carry_out checks)"
     answered = "no answer" if status is None else f"answered {status}"
     text = one_line(body, BODY_LIMIT)
     why = (
