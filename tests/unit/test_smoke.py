@@ -115,3 +115,13 @@ def test_failed_smoke_says_no_answer_when_the_revision_timed_out():
         rejected.reasons[0] == "smoke check failed: POST http://x/predict no answer (expected 200)"
     )
     assert rejected.state is not None and rejected.state.champion is None
+
+
+def test_led_by_puts_the_wrapping_reasons_first_and_is_none_without_a_smoke_check():
+    decision = moves.start(state(), MP, "4", None, NOW, ("gate passed",))
+    led = smoke.led_by(decision, ("hold ended",))
+    assert led is not None and led.reasons == ("hold ended", "gate passed")
+    assert (
+        smoke.led_by(moves.start(state(), policy().model("churn"), "4", None, NOW, ()), ("x",))
+        is None
+    )
