@@ -46,6 +46,7 @@ def test_smoke_section_is_read_with_its_defaults_when_only_the_request_is_given(
         ({"request": SAMPLE, "expect_status": 500}, "models[0].canary.smoke.expect_status: expected a 2xx status code, got 500"),
         ({"request": SAMPLE, "expect_status": True}, "models[0].canary.smoke.expect_status: expected a 2xx"),
         ({"request": SAMPLE, "timeout": "soon"}, 'models[0].canary.smoke.timeout: expected a duration from "1s" to "300s"'),
+        ({"request": SAMPLE, "timeout": 30}, "models[0].canary.smoke.timeout: 30 has no unit"),
         ({"request": SAMPLE, "timeout": "10m"}, 'models[0].canary.smoke.timeout: expected a duration from "1s"'),
         ({"request": SAMPLE, "expect": 200}, "models[0].canary.smoke.expect: unknown key (expected one of: expect_status, path, request, timeout)"),
     ],

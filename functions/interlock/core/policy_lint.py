@@ -53,6 +53,9 @@ def _durations(root: Mapping[str, Any]) -> list[tuple[str, Any]]:
                 f"models[{i}].guard",
                 ("cooldown", "rollback_period", "guard_window"),
             )
+            canary = m.get("canary")
+            smoke = canary.get("smoke") if isinstance(canary, dict) else None
+            take(smoke, f"models[{i}].canary.smoke", ("timeout",))
     ages = root.get("max_event_age")
     take(ages, "max_event_age", list(ages) if isinstance(ages, dict) else [])
     take(root.get("pending"), "pending", ("give_up_after", "retry_first", "retry_max"))
