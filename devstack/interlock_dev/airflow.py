@@ -191,7 +191,7 @@ class LocalAirflowBase:
 
     def start(self) -> LocalAirflowBase:
         self._t0 = time.monotonic()
-        self._token = None  # a restarted Airflow signs with a new secret
+        self._token: tuple[str, float] | None = None  # a restarted Airflow signs anew
         self.home.mkdir(parents=True, exist_ok=True)
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
@@ -366,7 +366,7 @@ class LocalAirflow(LocalAirflowBase):
         """A JWT for the admin user (POST /auth/token answers 201 {"access_token": ...}), reused for
         ten minutes: a token per call made every test poll pay Airflow's password check, which
         takes seconds on a loaded machine (Airflow's tokens last a day by default)."""
-        cached = getattr(self, "_token", None)
+        cached: tuple[str, float] | None = getattr(self, "_token", None)
         if cached is not None and time.monotonic() < cached[1]:
             return str(cached[0])
         body = json.dumps({"username": self.username, "password": self.password}).encode()
