@@ -58,7 +58,7 @@ def decide(
     if triggered is not None:
         return triggered
     if isinstance(p, DataLanded):
-        return route.route(p, policy, event.id, event.time or p.time_created)
+        return route.route(p, policy, event.id, now)
     decide_kind = STATEFUL.get(type(p))
     if decide_kind is None or mp is None:
         raise PermanentError("type", f"interlock does not act on {event.type}")

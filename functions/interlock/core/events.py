@@ -145,6 +145,7 @@ class Tick:
 
 OutcomeKind = Literal[
     "triggered",
+    "batched",
     "promoted",
     "advanced",
     "rejected",
