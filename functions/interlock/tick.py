@@ -48,7 +48,9 @@ class Chore(Protocol):
 def standard_chores() -> list[Chore]:
     """The tick's periodic work after re-drives, in order. Each chore's module is imported here,
     on the tick's path only (cold start of the other functions never pays for it)."""
-    return []
+    from interlock.window_chore import CloseWindows
+
+    return [CloseWindows()]
 
 
 class Ticker:

@@ -6,7 +6,8 @@ import base64
 import hashlib
 import itertools
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from interlock.core.batch import Member
 
@@ -14,7 +15,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class FakeObjectStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] = lambda: T0) -> None:
+        self.clock = clock  # time created of what is written
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str], tuple[Member, bytes]] = {}
         self._generations = itertools.count(1_700_000_000_000_000)
@@ -27,7 +29,7 @@ class FakeObjectStore:
     def _put(self, bucket: str, name: str, data: bytes) -> Member:
         generation = next(self._generations)
         md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-        created = T0 + timedelta(microseconds=generation - 1_700_000_000_000_000)
+        created = self.clock()
         obj = Member(bucket, name, generation, len(data), md5, created, "listing")
         self._objects[(bucket, name)] = (obj, data)
         return obj

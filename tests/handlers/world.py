@@ -8,6 +8,7 @@ from typing import Any
 
 from interlock.core.events import ModelEvaluated, ModelObserved
 from interlock.core.inbound import Inbound
+from interlock.core.policy import Policy
 from interlock.core.policy_load import load_policy
 from interlock.handlers import Handler, Topics
 from interlock.ports import Ports, RevisionSpec
@@ -17,6 +18,7 @@ from tests.fakes.bus import FakeEventBus
 from tests.fakes.dags import FakeDagTrigger
 from tests.fakes.ledger import FakeLedger
 from tests.fakes.registry import FakeModelRegistry
+from tests.fakes.storage import FakeObjectStore
 from tests.fakes.traffic import FakeTrafficRouter
 
 VERTEX = "projects/p/locations/l/models/churn"
@@ -30,11 +32,14 @@ class World:
     dags: FakeDagTrigger = field(default_factory=lambda: FakeDagTrigger({"train_on_arrival"}))
     registry: FakeModelRegistry = field(default_factory=FakeModelRegistry)
     router: FakeTrafficRouter = field(default_factory=FakeTrafficRouter)
+    storage: FakeObjectStore = field(default_factory=FakeObjectStore)
     now: datetime = NOW
     retry_budget_s: float = 0.0
     pending: dict[str, Any] | None = None  # the policy's `pending:` section, when not the default
+    policy: Policy | None = None  # the whole policy, when not the builders' one
 
     def __post_init__(self) -> None:
+        self.storage.clock = lambda: self.now
         for v in range(1, 6):
             self.registry.seed_version(VERTEX, f"gs://models/churn/{v}")
         self.router.seed_service(
@@ -46,9 +51,12 @@ class World:
             dags=lambda: self.dags,
             registry=lambda: self.registry,
             router=lambda: self.router,
+            storage=lambda: self.storage,
         )
         self.handler = Handler(
-            load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else policy(),
+            self.policy or (
+                load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else policy()
+            ),
             ports,
             Topics("decisions", "dead-letter"),
             lambda: self.now,

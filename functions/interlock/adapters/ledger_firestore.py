@@ -22,6 +22,7 @@ composite index (subject ASC, decided_at DESC) on `{prefix}decisions`; the emula
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -31,10 +32,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from interlock.adapters.google_errors import message_of, rpc_status, translate
 from interlock.core import batch
 from interlock.core.batch import BatchWindow, Member
-
-from interlock.adapters.google_errors import message_of, rpc_status, translate
 from interlock.core.codec import decode, encode
 from interlock.core.errors import InterlockError, TransientError
 from interlock.core.events import Outcome
@@ -361,10 +361,9 @@ class FirestoreLedger:
                 raise Conflict(f"window {window.label}: version {version} is stale ({current})")
             for m in found:
                 member_ref = self._doc("members", SEP.join((window.pipeline, m.key)))
-                try:
+                # A member already (of this epoch or an earlier one) stays where it is.
+                with contextlib.suppress(gex.AlreadyExists):
                     member_ref.create(self._member_fields(window, m), timeout=TIMEOUT_S)
-                except gex.AlreadyExists:
-                    pass  # a member already, of this epoch or an earlier one
             if found:
                 count = len(self.members(window.pipeline, window.partition, window.epoch))
                 window = replace(window, count=count)

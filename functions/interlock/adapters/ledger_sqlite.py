@@ -262,7 +262,7 @@ class SqliteLedger:
         self, states: Sequence[str], pipeline: str | None = None, limit: int = 100
     ) -> list[BatchWindow]:
         marks = ",".join("?" * len(states))
-        query = f"SELECT record FROM windows WHERE state IN ({marks})"
+        query = f"SELECT record FROM windows WHERE state IN ({marks})"  # noqa: S608 (only "?")
         args: tuple[object, ...] = tuple(states)
         if pipeline is not None:
             query, args = query + " AND pipeline = ?", (*args, pipeline)

@@ -27,7 +27,7 @@ class GcsObjectStore:
     def _gcs(self) -> Any:
         with self._lock:
             if self._client is None:
-                from google.cloud import storage
+                from google.cloud import storage  # type: ignore[attr-defined]
 
                 self._client = storage.Client(project=self.project)
             return self._client

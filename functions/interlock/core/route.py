@@ -13,7 +13,7 @@ from datetime import datetime
 
 from interlock.core import batch
 from interlock.core.decision import Decision
-from interlock.core.effects import Effect, JoinWindow, TriggerDag
+from interlock.core.effects import JoinWindow, TriggerDag
 from interlock.core.events import DataLanded
 from interlock.core.policy import PLACEHOLDER_RE, Pipeline, Policy
 
@@ -84,7 +84,9 @@ def _join(p: Pipeline, landed: DataLanded, now: datetime) -> JoinWindow | None:
     return None
 
 
-def _effect(p: Pipeline, landed: DataLanded, event_id: str, now: datetime) -> Effect | None:
+def _effect(
+    p: Pipeline, landed: DataLanded, event_id: str, now: datetime
+) -> TriggerDag | JoinWindow | None:
     if p.batch is not None:
         return _join(p, landed, now)
     if not matches(p, landed):
@@ -93,7 +95,7 @@ def _effect(p: Pipeline, landed: DataLanded, event_id: str, now: datetime) -> Ef
     return TriggerDag(pipeline=p.name, dag_id=p.dag_id, run_id=run_id_for(p, landed), conf=conf)
 
 
-def _reason(landed: DataLanded, e: Effect) -> str:
+def _reason(landed: DataLanded, e: TriggerDag | JoinWindow) -> str:
     if isinstance(e, JoinWindow):
         b = e.pipeline.batch
         assert b is not None
@@ -102,7 +104,6 @@ def _reason(landed: DataLanded, e: Effect) -> str:
         limits = f"quiet {b.quiet_s}s, max_wait {b.max_wait_s}s, max_objects {b.max_objects}"
         sentinel = f", sentinel {b.sentinel}" if b.sentinel else ""
         return f"{landed.uri} joins pipeline {e.pipeline.name}'s batch window {e.partition} (closes on {limits}{sentinel})"
-    assert isinstance(e, TriggerDag)
     return f"{landed.uri} matches pipeline {e.pipeline} → DAG {e.dag_id} run {e.run_id}"
 
 
