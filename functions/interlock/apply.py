@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from interlock.backoff import Backoff
 from interlock.core.effects import (
+    CloseWindow,
     DeployRevision,
     Effect,
     JoinWindow,
@@ -95,6 +96,10 @@ class EffectApplier:
             from interlock.windows import Windows
 
             return Windows(self.ports).join(effect)
+        if isinstance(effect, CloseWindow):
+            from interlock.windows import Windows
+
+            return Windows(self.ports).close_by_hand(effect)
         if isinstance(effect, MoveAliases):
             moved = self.ports.registry.merge_aliases(
                 effect.vertex_model, effect.version, effect.add, effect.remove

@@ -12,6 +12,8 @@ Environment (all optional except where the path needs it):
   INTERLOCK_DEAD_LETTER_TOPIC dead letters (default interlock-dead-letter)
   INTERLOCK_LEDGER            "firestore" (default) or "sqlite:/path/ledger.db"
   INTERLOCK_BUS               "pubsub" (default) or "file:/path/events.jsonl" (local, no emulator)
+  INTERLOCK_STORAGE           "gcs" (default) or "local:/path" (the local
+                              stack's bucket directory): listing and manifests of batched pipelines
   INTERLOCK_FIRESTORE_DATABASE Firestore database id (default "(default)")
   INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
   INTERLOCK_AIRFLOW_API       auto (default: probe v2, then v1), v1 (Airflow 2) or v2 (Airflow 3)
@@ -38,7 +40,15 @@ from interlock.adapters.policy_yaml import read_policy
 from interlock.apply import RETRY_BUDGET_S
 from interlock.core.errors import PermanentError
 from interlock.handlers import LEASE_TTL_S, LEASE_WAIT_S, Handler, Topics
-from interlock.ports import DagTrigger, EventBus, Ledger, ModelRegistry, Ports, TrafficRouter
+from interlock.ports import (
+    DagTrigger,
+    EventBus,
+    Ledger,
+    ModelRegistry,
+    ObjectStore,
+    Ports,
+    TrafficRouter,
+)
 from interlock.tick import ITEM_BUDGET_S, TICK_BUDGET_S, Ticker, standard_chores
 
 DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "interlock.yaml"
@@ -102,6 +112,20 @@ def build(env: Mapping[str, str]) -> Handler:
 
         return CloudRunTrafficRouter(region, project, endpoint=env.get("INTERLOCK_RUN_ENDPOINT"))
 
+    def storage() -> ObjectStore:
+        spec = env.get("INTERLOCK_STORAGE", "gcs")
+        if spec.startswith("local:"):
+            from interlock.adapters.storage_local import LocalObjectStore
+
+            return LocalObjectStore(spec.removeprefix("local:"))
+        if spec != "gcs":
+            raise PermanentError(
+                "INTERLOCK_STORAGE", f"expected 'gcs' or 'local:PATH', got {spec!r}"
+            )
+        from interlock.adapters.storage_gcs import GcsObjectStore
+
+        return GcsObjectStore(project)
+
     names = Topics(
         decisions=topics.path(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
         dead_letter=topics.path(
@@ -109,7 +133,9 @@ def build(env: Mapping[str, str]) -> Handler:
         ),
     )
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
-    ports = Ports(ledger=ledger, bus=bus, dags=dags, registry=registry, router=router)
+    ports = Ports(
+        ledger=ledger, bus=bus, dags=dags, registry=registry, router=router, storage=storage
+    )
     lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
     lease_wait_s = float(env.get("INTERLOCK_LEASE_WAIT_S", LEASE_WAIT_S))
     retry_budget_s = float(env.get("INTERLOCK_RETRY_BUDGET_S", RETRY_BUDGET_S))

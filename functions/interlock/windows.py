@@ -16,7 +16,7 @@ from typing import cast
 
 from interlock.core import batch
 from interlock.core.batch import BatchWindow, CloseReason
-from interlock.core.effects import JoinWindow
+from interlock.core.effects import CloseWindow, JoinWindow
 from interlock.core.errors import PermanentError
 from interlock.core.policy import Pipeline
 from interlock.log import log
@@ -45,6 +45,22 @@ class Windows:
         if window.state == "triggered":
             return f"{said} (triggered: DAG {p.dag_id} run {window.run_id})"
         return f"{said} ({window.count} object(s), open)"
+
+    def close_by_hand(self, effect: CloseWindow) -> str:
+        """`interlock close`: every open (or interrupted) window asked for, closed now."""
+        p = effect.pipeline
+        found = [
+            w for w in self.ports.ledger.windows(("open", "closing"), p.name)
+            if effect.partition is None or w.partition == effect.partition
+        ]  # fmt: skip
+        if not found:
+            which = f"window {effect.partition}" if effect.partition is not None else "window"
+            return f"pipeline {p.name} has no open {which}: nothing to close"
+        said = [
+            self.finish(p, w) if w.state == "closing" else self.close(p, w, "manual", effect.at)
+            for w in found
+        ]
+        return "; ".join(said)
 
     def close(self, p: Pipeline, window: BatchWindow, reason: CloseReason, now: datetime) -> str:
         """OPEN → CLOSING unless a member joined since `window` was read, then finish it."""

@@ -132,3 +132,34 @@ def test_coalesce_keeps_the_window_open_when_the_previous_run_still_runs():
     assert w.ticker.tick()["windows.held"] == 1 and len(w.dags.runs) == 1
     w.dags.finish(dag_id, first, "success")
     assert w.ticker.tick()["windows.closed"] == 1 and len(w.dags.runs) == 2
+
+
+def close_request(pipeline: str, partition: str | None = None, rid: str = "r1"):
+    from interlock.core.events import CloseRequested
+
+    return CloseRequested(request_id=rid, pipeline=pipeline, partition=partition, requested_by="ana")
+
+
+def test_a_manual_close_triggers_the_window_and_is_audited_when_asked():
+    w = world()
+    land(w, "churn/dt=1/a.csv")
+    land(w, "churn/dt=2/b.csv")
+    outcome = w.handler.handle(inbound(close_request("churn-training", "1")))
+    assert outcome.manual and outcome.requested_by == "ana"
+    assert "manual request by ana: close window 1 of pipeline churn-training" in outcome.reasons
+    (run,) = w.dags.runs.values()
+    assert run.conf["close_reason"] == "manual" and run.conf["partition"] == "1"
+    assert w.ledger.window("churn-training", "2", 0).state == "open"  # type: ignore[union-attr]
+
+
+def test_a_manual_close_says_nothing_to_close_when_no_window_is_open():
+    w = world()
+    outcome = w.handler.handle(inbound(close_request("churn-training")))
+    assert outcome.effects == ("pipeline churn-training has no open window: nothing to close",)
+
+
+def test_a_manual_close_is_dead_lettered_with_the_reason_when_the_pipeline_is_not_batched():
+    w = World()
+    outcome = w.handler.handle(inbound(close_request("churn-training")))
+    assert outcome.kind == "dead_lettered"
+    assert "has no `batch:`: there is no window to close" in outcome.reasons[0]

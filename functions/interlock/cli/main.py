@@ -55,7 +55,12 @@ def parser() -> argparse.ArgumentParser:
     p_trig = sub.choices["trigger"]
     p_trig.add_argument("pipeline")
     p_trig.add_argument("object", metavar="gs://BUCKET/NAME#GENERATION")
-    for p in (sub.choices["promote"], p_roll, p_trig):
+    p_close = sub.add_parser("close", help="close a batched pipeline's open window(s) now")
+    p_close.add_argument("pipeline")
+    p_close.add_argument(
+        "partition", nargs="?", help="the window's partition (default: every open one)"
+    )
+    for p in (sub.choices["promote"], p_roll, p_trig, p_close):
         p.add_argument("--reason", help="why (recorded in the decision trail)")
         p.add_argument("--by", help="who asks (default: $INTERLOCK_USER or $USER)")
         _publishing(p)
@@ -113,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.publish import publish_command
 
         return publish_command(args)
-    if args.command in ("promote", "rollback", "trigger"):
+    if args.command in ("promote", "rollback", "trigger", "close"):
         from interlock.cli.publish import request_command
 
         return request_command(args.command, args)

@@ -10,6 +10,7 @@ from interlock.core import gate, guard, manual, route
 from interlock.core.decision import Decision
 from interlock.core.errors import PermanentError
 from interlock.core.events import (
+    CloseRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
@@ -57,6 +58,8 @@ def decide(
         return Decision("expired", model or event.type, (expired,))
     if triggered is not None:
         return triggered
+    if isinstance(p, CloseRequested):
+        return manual.close(p, policy, now)
     if isinstance(p, DataLanded):
         return route.route(p, policy, event.id, now)
     decide_kind = STATEFUL.get(type(p))

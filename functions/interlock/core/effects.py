@@ -105,4 +105,17 @@ class JoinWindow:
         return f"join batch window {self.pipeline.name}/{self.partition}: {what}"
 
 
-Effect = TriggerDag | DeployRevision | SetTraffic | MoveAliases | JoinWindow
+@dataclass(frozen=True)
+class CloseWindow:
+    """Close the open window of (pipeline, partition) now — every open one when partition is
+    None — into its run (`interlock.windows`); nothing open is nothing to do."""
+
+    pipeline: Pipeline
+    partition: str | None
+    at: datetime
+
+    def describe(self) -> str:
+        return f"close batch window {self.pipeline.name}/{self.partition or '*'}"
+
+
+Effect = TriggerDag | DeployRevision | SetTraffic | MoveAliases | JoinWindow | CloseWindow
