@@ -43,11 +43,14 @@ def test_one_run_covers_every_file_when_the_sentinel_lands():
         land(w, name)
     assert w.dags.runs == {}
     land(w, "churn/dt=1/_SUCCESS")
-    ((_, run_id), run), = w.dags.runs.items()
+    (run,) = w.dags.runs.values()
     assert run.conf["count"] == 4 and run.conf["close_reason"] == "sentinel"
     (manifest,) = manifests(w)
     assert [o["name"] for o in manifest["objects"]] == names
-    assert run.conf["manifest_uri"] == "gs://landing/_interlock/manifests/churn-training/1/w000000.json"
+    assert (
+        run.conf["manifest_uri"]
+        == "gs://landing/_interlock/manifests/churn-training/1/w000000.json"
+    )
 
 
 def test_a_redelivered_notification_is_a_no_op_when_its_object_is_already_a_member():
@@ -78,7 +81,9 @@ def test_the_listing_adds_objects_whose_notification_is_late_when_the_window_clo
     land(w, "churn/dt=1/_SUCCESS")
     (manifest,) = manifests(w)
     assert [(o["name"], o["found_by"]) for o in manifest["objects"]] == [
-        ("churn/dt=1/a.csv", "notification"), ("churn/dt=1/b.csv", "listing")]
+        ("churn/dt=1/a.csv", "notification"),
+        ("churn/dt=1/b.csv", "listing"),
+    ]
     # The late notification finds its object already a member: no second run, nothing new.
     late = w.storage.list("landing", "churn/dt=1/b.csv")[0]
     w.handler.handle(inbound(DataLanded("landing", late.name, late.generation), "late"))
@@ -96,7 +101,9 @@ def test_an_object_after_the_close_opens_the_next_window_when_it_lands():
     w.ticker.tick()
     assert len(w.dags.runs) == 2
     assert sorted(o["name"] for m in manifests(w) for o in m["objects"]) == [
-        "churn/dt=1/a.csv", "churn/dt=1/b.csv"]
+        "churn/dt=1/a.csv",
+        "churn/dt=1/b.csv",
+    ]
 
 
 def test_max_objects_closes_the_window_at_once_when_it_is_reached():
@@ -137,7 +144,9 @@ def test_coalesce_keeps_the_window_open_when_the_previous_run_still_runs():
 def close_request(pipeline: str, partition: str | None = None, rid: str = "r1"):
     from interlock.core.events import CloseRequested
 
-    return CloseRequested(request_id=rid, pipeline=pipeline, partition=partition, requested_by="ana")
+    return CloseRequested(
+        request_id=rid, pipeline=pipeline, partition=partition, requested_by="ana"
+    )
 
 
 def test_a_manual_close_triggers_the_window_and_is_audited_when_asked():

@@ -54,9 +54,8 @@ class World:
             storage=lambda: self.storage,
         )
         self.handler = Handler(
-            self.policy or (
-                load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else policy()
-            ),
+            self.policy
+            or (load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else policy()),
             ports,
             Topics("decisions", "dead-letter"),
             lambda: self.now,

@@ -92,7 +92,9 @@ def test_route_joins_the_partition_window_when_the_pipeline_is_batched():
     (effect,) = decision.effects
     assert decision.kind == "batched" and isinstance(effect, JoinWindow)
     assert (effect.partition, effect.member.uri if effect.member else None) == (
-        "2026-11-30", "gs://landing/churn/dt=2026-11-30/part-1.csv#1")
+        "2026-11-30",
+        "gs://landing/churn/dt=2026-11-30/part-1.csv#1",
+    )
     assert "joins pipeline churn-training's batch window 2026-11-30" in decision.reasons[0]
 
 
@@ -175,8 +177,15 @@ def test_manifest_is_the_same_bytes_whatever_the_order_when_rebuilt():
     body = batch.manifest(closed, [a, b])
     assert body == batch.manifest(closed, [b, a])
     doc_ = json.loads(body)
-    assert [o["uri"] for o in doc_["objects"]] == ["gs://landing/churn/a.csv#1", "gs://landing/churn/b.csv#1"]
-    assert (doc_["count"], doc_["close_reason"], doc_["objects"][0]["found_by"]) == (2, "quiet", "listing")
+    assert [o["uri"] for o in doc_["objects"]] == [
+        "gs://landing/churn/a.csv#1",
+        "gs://landing/churn/b.csv#1",
+    ]
+    assert (doc_["count"], doc_["close_reason"], doc_["objects"][0]["found_by"]) == (
+        2,
+        "quiet",
+        "listing",
+    )
     assert len(batch.sha256(body)) == 64
 
 
@@ -185,7 +194,10 @@ def test_run_id_and_manifest_name_follow_from_the_window_alone():
     assert batch.run_id(w) == batch.run_id(replace(w, count=9, version=7))
     assert batch.run_id(w) != batch.run_id(replace(w, epoch=1))
     assert batch.manifest_name(w) == "_interlock/manifests/p/2026-11-30/w000000.json"
-    assert batch.manifest_name(replace(w, partition="a/b c")) == "_interlock/manifests/p/a%2Fb%20c/w000000.json"
+    assert (
+        batch.manifest_name(replace(w, partition="a/b c"))
+        == "_interlock/manifests/p/a%2Fb%20c/w000000.json"
+    )
 
 
 def test_conf_carries_the_manifest_and_the_policys_fields_when_a_window_triggers():
