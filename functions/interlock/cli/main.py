@@ -72,6 +72,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--state", help="model state JSON (as `status --json` or the ledger stores it)")
     p.add_argument("--now", help="decide as of this RFC 3339 time (default: now)")
+    p.add_argument(
+        "--ledger", help="read-only: show the batch window a landing would join ('sqlite:PATH')"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("policy", help="policy tools")
