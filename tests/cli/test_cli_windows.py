@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from interlock.adapters.ledger_sqlite import SqliteLedger
 from interlock.core.batch import Member
@@ -56,7 +57,7 @@ def test_explain_shows_the_window_a_landing_would_join_when_given_the_ledger(cap
 
 
 def test_policy_check_explains_what_replaces_debounce_when_a_policy_still_has_it(capsys, tmp_path):
-    text = open(POLICY).read().replace("    batch:\n", "    debounce: 10m\n    batch:\n", 1)
+    text = Path(POLICY).read_text().replace("    batch:\n", "    debounce: 10m\n    batch:\n", 1)
     path = tmp_path / "old.yaml"
     path.write_text(text)
     code, out, err = run(capsys, "policy", "check", str(path))
