@@ -209,3 +209,31 @@ def test_conf_carries_the_manifest_and_the_policys_fields_when_a_window_triggers
         "window_end": "2026-11-25T12:00:00Z", "partition": "1", "model": "churn",
         "input": "gs://landing/m.json",
     }  # fmt: skip
+
+
+def test_manual_close_asks_to_close_the_partition_when_the_pipeline_is_batched():
+    from interlock.core.effects import CloseWindow
+    from interlock.core.errors import PermanentError
+    from interlock.core.events import CloseRequested
+    from interlock.core.manual import close
+
+    req = CloseRequested(
+        request_id="r1", pipeline="churn-training", partition="1", requested_by="ana"
+    )
+    decision = close(req, load_policy(doc(batch=BATCHED)), NOW)
+    assert decision.manual and decision.kind == "triggered"
+    assert decision.effects == (CloseWindow(PIPELINE, "1", NOW),)
+    assert decision.reasons == ("manual request by ana: close window 1 of pipeline churn-training",)
+    with pytest.raises(PermanentError, match="has no `batch:`"):
+        close(req, load_policy(doc()), NOW)
+
+
+def test_triggered_records_the_run_and_manifest_when_a_window_is_done():
+    w = batch.triggered(window(), "run-1", "gs://b/m.json", "ab")
+    assert (w.state, w.run_id, w.manifest_uri, w.version) == (
+        "triggered",
+        "run-1",
+        "gs://b/m.json",
+        1,
+    )
+    assert member("churn/a.csv").key == "landing/churn/a.csv#1"
