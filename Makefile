@@ -18,7 +18,8 @@ help:
 	@echo "make test        lint + type-check + every test suite (installs what it needs)"
 	@echo "make unit        the pure core's table tests with branch coverage"
 	@echo "make schemas     regenerate events/schemas and the catalogue tables from the core types"
-	@echo "make bench       cold-start benchmarks, as ratios to a hello-world function"
+	@echo "make bench       cold-start benchmarks, as ratios to a hello-world function;"
+	@echo "                 a 10,000-object burst, one run per object vs batched windows"
 	@echo "make demo        the whole loop on this machine (data → DAG → canary → rollback);"
 	@echo "                 AIRFLOW=2 runs it on Airflow 2.11 instead of Airflow 3"
 	@echo "make reliability the fault and bad-input suite at full size, with its figures"
@@ -69,6 +70,7 @@ test: install install-airflow install-airflow2 lint unit
 
 bench: install install-airflow
 	$(AIRFLOW_ENV) $(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/burst.py
 
 demo: install $(if $(filter 2,$(AIRFLOW)),install-airflow2,install-airflow)
 	$(AIRFLOW_ENV) $(BIN)/interlock demo --airflow $(AIRFLOW)

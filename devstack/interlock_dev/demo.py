@@ -141,6 +141,41 @@ class Demo:
         self.row(f"model.evaluated ({label})", evaluated, since)
         return evaluated
 
+    def land_batch_and_train(self) -> None:
+        """A partitioned export: three files, then `_SUCCESS` → one run that trains on all three."""
+        runs = len(self.stack.airflow.list_runs("train_on_arrival"))
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        part = f"churn/exports/dt={datetime.now(UTC):%Y-%m-%d}"
+        for i, seed in enumerate((4, 5, 6)):
+            csv = self.make_data(f"part-{i}.csv", "--rows", "120", "--seed", str(seed))
+            stored = land(self.info, csv, "interlock-landing", f"{part}/part-{i}.csv")
+            self.t.say(f"data landed: {stored.uri} (batched pipeline churn-batched)")
+        marker = self.root / "data" / "_SUCCESS"
+        marker.write_bytes(b"")
+        land(self.info, marker, "interlock-landing", f"{part}/_SUCCESS")
+        self.t.say(f"data landed: gs://interlock-landing/{part}/_SUCCESS (the sentinel)")
+        closed = self.wait_outcome(
+            "batch window closed",
+            lambda o: any("closed (sentinel): 3 object(s)" in e for e in o.effects),
+            since,
+        )
+        latency = (closed.decided_at - since).total_seconds()
+        self.t.rows.append(
+            Row(
+                "_SUCCESS (3 files batched)",
+                "triggered",
+                "DAG train_on_arrival run on the window's manifest",
+                latency,
+            )
+        )
+        self.t.say(f"  → {closed.effects[0].split('; ', 1)[-1]}")
+        run = self.wait_dag_run(runs)
+        self.t.say(f"  DAG train_on_arrival run {run['dag_run_id']} succeeded on all 3 files")
+        evaluated = self.wait_outcome(
+            "evaluation", lambda o: o.event_type.endswith("model.evaluated.v1"), since
+        )
+        self.row("model.evaluated (v3, batch)", evaluated, since)
+
     def observe(self, version: str, healthy: bool, count: int) -> list[Outcome]:
         """Publish live windows for the revision serving `version`, as monitoring would: one
         after another, each decided before the next (Pub/Sub may reorder ones sent together)."""
@@ -216,6 +251,7 @@ class Demo:
         self.expect_served({"v2": 100})
         self.step_observe("2", False, 3, "rolled_back", "model.observed v2 x3 degraded")
         self.expect_served({"v1": 100})
+        self.land_batch_and_train()
 
 
 def summary(rows: list[Row]) -> str:

@@ -130,7 +130,8 @@ def listed_members(
 ) -> list[Member]:
     """Objects the listing shows that belong to this window: the ledger adds those whose
     notification has not come (a member of any epoch stays where it is). Only those created
-    before the close: a later one opens the next window by its own notification."""
+    before the close, and no more than `max_objects` in all: any other opens the next window
+    by its own notification."""
     from interlock.core.route import matches_name
 
     assert pipeline.batch is not None and window.closed_at is not None
@@ -143,7 +144,8 @@ def listed_members(
         if obj.time_created is not None and obj.time_created > window.closed_at:
             continue
         found.append(replace(obj, found_by="listing"))
-    return found
+    room = max(0, pipeline.batch.max_objects - window.count)
+    return sorted(found, key=lambda m: (m.time_created or window.closed_at, m.name))[:room]
 
 
 def manifest_name(window: BatchWindow) -> str:
