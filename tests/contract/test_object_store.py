@@ -1,4 +1,4 @@
-"""Contract: every `ObjectStore` (memory fake, the local stack's bucket) behaves the same."""
+"""Contract: every `ObjectStore` (memory fake, the local bucket, the official GCS client) behaves the same."""
 
 from __future__ import annotations
 
@@ -8,16 +8,34 @@ from pathlib import Path
 
 import pytest
 
+from interlock.adapters.storage_gcs import GcsObjectStore
 from interlock.adapters.storage_local import LocalObjectStore
 from interlock.ports import ObjectStore
+from interlock_dev.gcs_api import GcsApi
+from interlock_dev.processes import free_port
 from tests.fakes.storage import FakeObjectStore
 
 BUCKET = "interlock-landing"
+GCS_API_PORT_BASE = 47470
 
 
-@pytest.fixture(params=["memory", "local"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
-    yield FakeObjectStore() if request.param == "memory" else LocalObjectStore(tmp_path)
+@pytest.fixture(params=["memory", "local", "gcs"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ObjectStore]:
+    """The fake, the local bucket, and the official client (`GcsObjectStore`) on the JSON API
+    subset the local stack serves over that bucket (`interlock_dev.gcs_api`)."""
+    if request.param == "memory":
+        yield FakeObjectStore()
+    elif request.param == "local":
+        yield LocalObjectStore(tmp_path)
+    else:
+        api = GcsApi(tmp_path, free_port(GCS_API_PORT_BASE))
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", api.host)
+        try:
+            yield GcsObjectStore("local-project")
+        finally:
+            api.close()
 
 
 class TestObjectStoreContract:
