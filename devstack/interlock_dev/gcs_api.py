@@ -81,7 +81,8 @@ class GcsApi:
                 head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
                 parts = list(BytesParser(policy=HTTP).parsebytes(head + body).iter_parts())
                 meta = json.loads(parts[0].get_content())
-                data = parts[1].get_payload(decode=True) or b""
+                payload = parts[1].get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
                 name = query.get("name", [meta.get("name")])[0]
                 if query.get("ifGenerationMatch") == ["0"]:
                     if not store.create(m.group(1), name, data, meta.get("contentType", "")):
