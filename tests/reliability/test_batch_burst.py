@@ -49,7 +49,10 @@ def test_burst_makes_one_run_per_window_and_loses_no_object_when_deliveries_are_
     ]  # fmt: skip
     deliveries = [m for m in landed if m is not None for _ in range(rng.randint(1, 3))]
     rng.shuffle(deliveries)
-    kills = {len(deliveries) // 3, 2 * len(deliveries) // 3}
+    # One kill mid-window at make test's size (each restart costs seconds), two at full size.
+    kills = (
+        {len(deliveries) // 2} if SCALE == 1 else {len(deliveries) // 3, 2 * len(deliveries) // 3}
+    )
     keys: set[str] = set()
 
     def send(m: Member) -> str:
@@ -99,13 +102,13 @@ def test_burst_makes_one_run_per_window_and_loses_no_object_when_deliveries_are_
     assert set(in_manifests) == notified
     kinds = {o.kind for o in outcomes.values()}
     assert kinds <= {"batched"}, kinds  # nothing dead-lettered, nothing left pending
-    # A notification in flight when its function was killed may never come back: the emulator
-    # drops a push after its delivery attempts (real Pub/Sub dead-letters it). Its object is
-    # still in a manifest — the listing at close found it — which is what the reconcile is for.
+    # A notification in flight when its function was killed may come back late, or not at all
+    # (the emulator drops a push after its delivery attempts; real Pub/Sub dead-letters it). Its
+    # object is in a manifest all the same — the listing at close found it: what it is for.
     unanswered = keys - set(outcomes)
     by_key = {f"gcs:{m.bucket}/{m.name}#{m.generation}": m.uri for m in landed if m is not None}
     assert {by_key[k] for k in unanswered if k in by_key} <= set(in_manifests)
     FIGURES.lost[scenario] -= len(unanswered)  # settle counted them; their objects are not lost
     print(f"burst of {n}: {len(deliveries)} deliveries, {len(with_runs)} windows/runs, "
           f"lost {len(lost)}, duplicates {duplicates}, "
-          f"{len(unanswered)} notification(s) never redelivered, found by listing")  # fmt: skip
+          f"{len(unanswered)} notification(s) unanswered when settled, their objects found by listing")  # fmt: skip
