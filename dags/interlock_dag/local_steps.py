@@ -5,6 +5,7 @@ Each step takes and returns small JSON-able dicts (they travel as XComs) and log
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -59,7 +60,11 @@ def validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
         paths.append((pinned.uri, str(found)))
     log.info("manifest %s for model %s: %d objects, each generation, size and md5 checked",
              uri, model, len(paths))  # fmt: skip
-    first = Pinned(uri, bucket, name, 0, None, None)
+    # Provenance (register's description, model.evaluated's input_uri): the manifest, pinned to
+    # its generation like any input (the local stack keeps it in `.meta`, as GCS in the object).
+    meta = json.loads((root / ".meta" / bucket / f"{name}.json").read_text())
+    generation = int(meta["generation"])
+    first = Pinned(f"{uri}#{generation}", bucket, name, generation, None, None)
     return {"model": model, "pinned": first.as_dict(), "paths": paths, "path": paths[0][1]}
 
 

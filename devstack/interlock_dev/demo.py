@@ -146,8 +146,13 @@ class Demo:
         runs = len(self.stack.airflow.list_runs("train_on_arrival"))
         since = datetime.now(UTC) - timedelta(seconds=1)
         part = f"churn/exports/dt={datetime.now(UTC):%Y-%m-%d}"
-        for i, seed in enumerate((4, 5, 6)):
-            csv = self.make_data(f"part-{i}.csv", "--rows", "120", "--seed", str(seed))
+        # One generated export split in three files (one generator start, not three).
+        header, *rows = (
+            self.make_data("export.csv", "--rows", "360", "--seed", "4").read_text().splitlines()
+        )
+        for i in range(3):
+            csv = self.root / "data" / f"part-{i}.csv"
+            csv.write_text("\n".join([header, *rows[i::3]]) + "\n")
             stored = land(self.info, csv, "interlock-landing", f"{part}/part-{i}.csv")
             self.t.say(f"data landed: {stored.uri} (batched pipeline churn-batched)")
         marker = self.root / "data" / "_SUCCESS"

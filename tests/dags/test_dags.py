@@ -369,4 +369,5 @@ def test_local_variant_trains_on_every_object_of_the_manifest_when_a_batch_windo
     assert "3 objects, each generation, size and md5 checked" in result["output"]
     assert "preprocessed 120 rows" in result["output"]
     [(_, event)] = capture.received
-    assert event["data"]["input_uri"] == uri
+    validate(event["type"], event["data"])  # what interlock's on_model_evaluated accepts
+    assert event["data"]["input_uri"].startswith(f"{uri}#")  # the manifest, pinned
