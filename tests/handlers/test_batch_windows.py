@@ -172,3 +172,20 @@ def test_a_manual_close_is_dead_lettered_with_the_reason_when_the_pipeline_is_no
     outcome = w.handler.handle(inbound(close_request("churn-training")))
     assert outcome.kind == "dead_lettered"
     assert "has no `batch:`: there is no window to close" in outcome.reasons[0]
+
+
+def test_the_sentinel_closes_a_window_of_listed_objects_when_it_arrives_before_their_notifications():
+    w = world()
+    land(w, "churn/dt=1/a.csv", notify=False)
+    land(w, "churn/dt=1/b.csv", notify=False)
+    land(w, "churn/dt=1/_SUCCESS")
+    (run,) = w.dags.runs.values()
+    assert run.conf["count"] == 2
+    assert {o["found_by"] for o in manifests(w)[0]["objects"]} == {"listing"}
+
+
+def test_a_sentinel_alone_closes_with_no_run_when_nothing_landed():
+    w = world()
+    outcome = w.handler.handle(inbound(DataLanded("landing", "churn/dt=9/_SUCCESS", 5), "s"))
+    assert "closed (sentinel) with no object: no run" in outcome.effects[0]
+    assert w.dags.runs == {}
