@@ -93,8 +93,11 @@ class Windows:
 
     def _finish(self, p: Pipeline, window: BatchWindow) -> str:
         ledger, storage = self.ports.ledger, self.ports.storage
+        assert p.batch is not None
         if not window.reconciled:
-            listing = storage.list(p.bucket, p.prefix)
+            # A full window has no room for what the listing would add: skip the listing.
+            full = window.count >= p.batch.max_objects
+            listing = [] if full else storage.list(p.bucket, p.prefix)
             found = batch.listed_members(p, window, listing)
             marked = replace(window, reconciled=True, version=window.version + 1)
             window = ledger.advance(marked, window.version, found)
