@@ -98,7 +98,9 @@ class Windows:
             # A full window has no room for what the listing would add: skip the listing.
             full = window.count >= p.batch.max_objects
             listing = [] if full else storage.list(p.bucket, p.prefix)
-            found = batch.listed_members(p, window, listing)
+            found = batch.listed_members(
+                p, window, listing, self._known(p, window) if listing else ()
+            )
             marked = replace(window, reconciled=True, version=window.version + 1)
             window = ledger.advance(marked, window.version, found)
         members = ledger.members(p.name, window.partition, window.epoch)
@@ -124,6 +126,16 @@ class Windows:
         log("INFO", "batch window triggered", window=done.label, reason=done.close_reason,
             count=done.count, manifest=uri, run_id=run.run_id)  # fmt: skip
         return _said(p, done)
+
+    def _known(self, p: Pipeline, window: BatchWindow) -> set[str]:
+        """Member keys of every epoch of this window's partition (an object's partition follows
+        from its name, so no other partition holds it)."""
+        ledger = self.ports.ledger
+        epochs = [
+            w.epoch for w in ledger.windows(("open", "closing", "triggered"), p.name, limit=100_000)
+            if w.partition == window.partition
+        ]  # fmt: skip
+        return {m.key for e in epochs for m in ledger.members(p.name, window.partition, e)}
 
     def previous_running(self, p: Pipeline, window: BatchWindow) -> str | None:
         """The pipeline's last triggered run, when it has not finished yet (None: go ahead)."""

@@ -189,3 +189,17 @@ def test_a_sentinel_alone_closes_with_no_run_when_nothing_landed():
     outcome = w.handler.handle(inbound(DataLanded("landing", "churn/dt=9/_SUCCESS", 5), "s"))
     assert "closed (sentinel) with no object: no run" in outcome.effects[0]
     assert w.dags.runs == {}
+
+
+def test_the_listing_spends_its_room_only_on_unknown_objects_when_the_window_is_nearly_full():
+    w = world(max_objects=3)
+    land(w, "churn/dt=1/a.csv")
+    land(w, "churn/dt=1/b.csv")
+    land(w, "churn/dt=1/c.csv", notify=False)
+    land(w, "churn/dt=1/_SUCCESS")
+    (manifest,) = manifests(w)
+    assert [o["name"] for o in manifest["objects"]] == [
+        "churn/dt=1/a.csv",
+        "churn/dt=1/b.csv",
+        "churn/dt=1/c.csv",
+    ]

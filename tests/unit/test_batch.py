@@ -237,3 +237,11 @@ def test_triggered_records_the_run_and_manifest_when_a_window_is_done():
         1,
     )
     assert member("churn/a.csv").key == "landing/churn/a.csv#1"
+
+
+def test_listing_room_goes_to_unknown_objects_when_members_are_listed_too():
+    closed = batch.closing(replace(window(), partition="1", count=1), "sentinel", NOW)
+    small = replace(PIPELINE, batch=replace(PIPELINE.batch, max_objects=2))  # type: ignore[type-var]
+    listing = [member("churn/dt=1/a.csv"), member("churn/dt=1/b.csv")]
+    found = batch.listed_members(small, closed, listing, known={listing[0].key})
+    assert [m.name for m in found] == ["churn/dt=1/b.csv"]

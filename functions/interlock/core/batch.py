@@ -126,18 +126,19 @@ def closing(window: BatchWindow, reason: CloseReason, now: datetime) -> BatchWin
 
 
 def listed_members(
-    pipeline: Pipeline, window: BatchWindow, listing: Iterable[Member]
+    pipeline: Pipeline, window: BatchWindow, listing: Iterable[Member], known: Iterable[str] = ()
 ) -> list[Member]:
     """Objects the listing shows that belong to this window: the ledger adds those whose
-    notification has not come (a member of any epoch stays where it is). Only those created
+    notification has not come (`known`: members of any epoch, which stay where they are). Only those created
     before the close, and no more than `max_objects` in all: any other opens the next window
     by its own notification."""
     from interlock.core.route import matches_name
 
     assert pipeline.batch is not None and window.closed_at is not None
+    seen = set(known)  # member keys of any epoch: they take no room here
     found = []
     for obj in listing:
-        if not matches_name(pipeline, obj.bucket, obj.name):
+        if obj.key in seen or not matches_name(pipeline, obj.bucket, obj.name):
             continue
         if partition_of(pipeline.batch, obj.name) != window.partition:
             continue
