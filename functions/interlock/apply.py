@@ -8,7 +8,15 @@ Transient failures are retried here within a budget, then left to Pub/Sub's rede
 from __future__ import annotations
 
 from interlock.backoff import Backoff
-from interlock.core.effects import DeployRevision, Effect, MoveAliases, SetTraffic, TriggerDag
+from interlock.core.effects import (
+    CloseWindow,
+    DeployRevision,
+    Effect,
+    JoinWindow,
+    MoveAliases,
+    SetTraffic,
+    TriggerDag,
+)
 from interlock.core.errors import PermanentError, TransientError
 from interlock.log import log
 from interlock.ports import Ports, RevisionSpec
@@ -84,6 +92,14 @@ class EffectApplier:
         if isinstance(effect, SetTraffic):
             verified = self.ports.router.set_traffic(effect.service, effect.splits)
             return "traffic " + ", ".join(s.describe() for s in verified)
+        if isinstance(effect, JoinWindow):
+            from interlock.windows import Windows
+
+            return Windows(self.ports).join(effect)
+        if isinstance(effect, CloseWindow):
+            from interlock.windows import Windows
+
+            return Windows(self.ports).close_by_hand(effect)
         if isinstance(effect, MoveAliases):
             moved = self.ports.registry.merge_aliases(
                 effect.vertex_model, effect.version, effect.add, effect.remove
