@@ -37,6 +37,7 @@ from interlock.adapters.vertex import VertexModelRegistry
 from interlock.core.effects import TrafficSplit
 from interlock.core.errors import PermanentError, TransientError
 from interlock.ports import Message, RevisionSpec
+from interlock_dev.standin.discovery import Discovery
 from interlock_dev.standin.wire import enums_to_names
 from tests.fixtures.standin import StandInServer, unique_id
 
@@ -448,6 +449,13 @@ class TestPubSubEventBus:
             )
         official_wire = official_only(rec.requests_since(seq, topic))
         assert [wire(e) for e in ours_wire] == [wire(e) for e in official_wire]
+        # The emulator checks no schema: Google's discovery document for Pub/Sub v1 does here.
+        schemas = Discovery()
+        for entry in (*ours_wire, *official_wire):
+            query = dict(map(tuple, entry["query"]))
+            assert schemas.check_request("pubsub.projects.topics.publish", query, entry["body"], True) == []  # fmt: skip
+        bad = {"messages": [{"data": "eA==", "attribute": {}}]}
+        assert schemas.check_request("pubsub.projects.topics.publish", {}, bad, False) != []
         assert (
             ours_wire[0]["body"]["messages"][0]["data"] == base64.b64encode(message.data).decode()
         )
@@ -506,8 +514,6 @@ def transcoded_list_time_series(request: Any) -> tuple[str, str, list[tuple[str,
     from google.api_core import path_template, rest_helpers
     from google.cloud import monitoring_v3
     from google.protobuf import json_format
-
-    from interlock_dev.standin.discovery import Discovery
 
     _, method = Discovery().method("monitoring.projects.timeSeries.list")
     assert (method["httpMethod"], method["path"]) == ("GET", "v3/{+name}/timeSeries")
