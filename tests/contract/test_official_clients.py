@@ -19,10 +19,12 @@ they mean the same on the server, so bodies are compared with both normalised aw
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +79,11 @@ def official_only(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ENUM_ALT in map(tuple, e["query"]) for e in entries if "/operations/" not in e["path"]
     )
     return entries
+
+
+@functools.cache
+def discovery() -> Discovery:
+    return Discovery()
 
 
 def finished(operation: Any) -> Any:
@@ -436,7 +443,9 @@ class TestPubSubEventBus:
         # The stand-in serves no Pub/Sub: both requests are recorded, then answered NOT_FOUND.
         topic = unique_id("events")
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", rec.endpoint.removeprefix("http://"))
-        message = Message(data=b'{"k": 1}', attributes={"event_type": "model.registered"})
+        message = Message(
+            data=b'{"k": 1}', attributes={"event_type": "model.registered", "empty": ""}
+        )
         seq = rec.record_requests()
         with pytest.raises(PermanentError, match="NOT_FOUND"):
             PubSubEventBus(rec.project, timeout_s=2).publish(topic, message)
@@ -449,8 +458,9 @@ class TestPubSubEventBus:
             )
         official_wire = official_only(rec.requests_since(seq, topic))
         assert [wire(e) for e in ours_wire] == [wire(e) for e in official_wire]
+        assert ours_wire[0]["body"] == official_wire[0]["body"]  # exactly: an empty value stays
         # The emulator checks no schema: Google's discovery document for Pub/Sub v1 does here.
-        schemas = Discovery()
+        schemas = discovery()
         for entry in (*ours_wire, *official_wire):
             query = dict(map(tuple, entry["query"]))
             assert schemas.check_request("pubsub.projects.topics.publish", query, entry["body"], True) == []  # fmt: skip
@@ -515,7 +525,7 @@ def transcoded_list_time_series(request: Any) -> tuple[str, str, list[tuple[str,
     from google.cloud import monitoring_v3
     from google.protobuf import json_format
 
-    _, method = Discovery().method("monitoring.projects.timeSeries.list")
+    _, method = discovery().method("monitoring.projects.timeSeries.list")
     assert (method["httpMethod"], method["path"]) == ("GET", "v3/{+name}/timeSeries")
     assert method["parameters"]["name"]["pattern"] == "^projects/[^/]+$"
     pb = monitoring_v3.ListTimeSeriesRequest.pb(request)
@@ -571,3 +581,42 @@ class TestCloudMonitoringMetrics:
             assert (entry["method"], entry["path"]) == (method, path)
             assert sorted(map(tuple, entry["query"])) == sorted(query)
             assert entry["body"] is None
+
+    def test_counts_match_the_librarys_reading_of_the_same_reply_when_a_revision_served(
+        self, rec: StandInServer, tmp_path: Path
+    ) -> None:
+        import requests
+        from google.cloud import monitoring_v3
+
+        from tests.contract.test_revision_metrics import PERIOD_S, MonitoringHarness, window_now
+
+        harness = MonitoringHarness(rec, tmp_path, page_size=1000)
+        v1, _ = harness.revisions
+        harness.serve(v1, ok=3, errors=1)
+        start, end = window_now()
+        (window,) = harness.metrics.windows(harness.service, [v1], start, end, PERIOD_S)
+        seq = rec.record_requests()
+        harness.metrics.windows(harness.service, [v1], start, end, PERIOD_S)
+        sent = rec.requests_since(seq, "/timeSeries")[0]
+
+        # The same request, read by the library: FULL counts what ours counted; HEADERS (what
+        # the adapter once sent by number) answers the series without a single point.
+        counted: dict[str, int] = {}
+        for view in ("0", "1"):
+            query = [(k, v) for k, v in sent["query"] if k != "view"]
+            reply = requests.get(
+                rec.endpoint + sent["path"], params=[*query, ("view", view)], timeout=10
+            )
+            assert reply.status_code == 200, reply.text
+            page = monitoring_v3.ListTimeSeriesResponse.from_json(reply.text)
+            assert page.time_series, reply.text
+            points = [
+                (s.metric.labels["response_code_class"], p)
+                for s in page.time_series
+                for p in s.points
+            ]
+            if view == "1":
+                assert points == []
+            for klass, point in points:
+                counted[klass] = counted.get(klass, 0) + point.value.int64_value
+        assert counted == dict(window.requests) == {"2xx": 3, "5xx": 1}

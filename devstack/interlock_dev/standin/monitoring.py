@@ -9,7 +9,8 @@ an exponential bucket layout). A filter is a conjunction (`AND`) of `key = "valu
 `metric.labels.*`; anything else is an INVALID_ARGUMENT naming it (Google would accept more, the
 stand-in says what it does not model). Aggregation: ALIGN_DELTA over `alignmentPeriod`, with the
 periods tiling the interval back from `endTime` as Monitoring aligns them; REDUCE_SUM (or
-REDUCE_NONE) across series grouped by `groupByFields`. Points come newest first; pages hold
+REDUCE_NONE) across series grouped by `groupByFields`; `view` HEADERS answers the series
+without their points, as Monitoring does. Points come newest first; pages hold
 whole series and at most `pageSize` points (at least one series).
 Unverified against Google (settled by `make conformance`): Cloud Run's exact bucket constants.
 """
