@@ -123,9 +123,12 @@ def official(standin_server: StandInServer) -> Any:
 
 @pytest.fixture
 def rec(standin: StandInServer) -> Iterator[StandInServer]:
-    """The stand-in with its request log on."""
+    """The stand-in with its request log on (off again after the test)."""
     standin.record_requests()
-    yield standin
+    try:
+        yield standin
+    finally:
+        standin.ok("DELETE", "/_requests")
 
 
 # --- Vertex AI Model Registry ------------------------------------------------------------------------
