@@ -174,8 +174,14 @@ class TestVertexModelRegistry:
             assert got.aliases == tuple(sorted(want.version_aliases))
             assert got.labels == dict(want.labels)
         assert [v.version for v in listed] == ["1", "2"]
-        # Vertex answers by project number; the official client sends that back as it got it.
         assert [wire(e) for e in ours_wire] == [wire(e) for e in official_wire]
+
+        # Pages: the official pager follows the stand-in's tokens with the parameter ours sends.
+        seq = rec.record_requests()
+        paged = official.models.list_model_versions(request={"name": model, "page_size": 1})
+        assert [m.version_id for m in paged] == ["1", "2"]
+        second = rec.requests_since(seq, ":listVersions")[1]
+        assert ["pageToken", "1"] in second["query"]
 
     def test_merged_aliases_and_bodies_agree_when_merged_by_both_clients(
         self, rec: StandInServer, official: Any
