@@ -19,6 +19,7 @@ help:
 	@echo "make unit        the pure core's table tests with branch coverage"
 	@echo "make schemas     regenerate events/schemas and the catalogue tables from the core types"
 	@echo "make bench       the performance table: cold start, decision path, path latency, exactly-once cost"
+	@echo "                 and a 10,000-object burst, one run per object vs batched windows"
 	@echo "make demo        the whole loop on this machine (data → DAG → canary → rollback);"
 	@echo "                 AIRFLOW=2 runs it on Airflow 2.11 instead of Airflow 3"
 	@echo "make reliability the fault and bad-input suite at full size, with its figures"
@@ -75,6 +76,7 @@ test: install install-airflow install-airflow2 install-chromium lint unit
 
 bench: install install-airflow
 	$(AIRFLOW_ENV) $(BIN)/python benchmarks/suite.py
+	$(BIN)/python benchmarks/burst.py
 
 demo: install $(if $(filter 2,$(AIRFLOW)),install-airflow2,install-airflow)
 	$(AIRFLOW_ENV) $(BIN)/interlock demo --airflow $(AIRFLOW)

@@ -1,7 +1,10 @@
 """DAGs: train_on_arrival — validate the pinned input, train, evaluate, register, publish.
 
 Triggered by interlock (functions/interlock/core/route.py) with conf
-`{"object": "gs://BUCKET/NAME#GENERATION", "md5", "size", "event_id", "model", "input"}`.
+`{"object": "gs://BUCKET/NAME#GENERATION", "md5", "size", "event_id", "model", "input"}`, or,
+for a batched pipeline's window, `{"manifest_uri", "manifest_sha256", "count", "close_reason", …,
+"model"}`: then it checks the manifest and every object in it, and trains on all of them
+(interlock_dag/manifest.py).
 
     validate_input → preprocess → train → evaluate → register → publish_evaluated
 

@@ -30,7 +30,7 @@ LANES: dict[str, list[str]] = {
         "--ignore=tests/e2e",
     ],
 }
-OFFSETS = {"stacks": 0, "components": 1000}
+OFFSETS = {"stacks": 0, "components": 6000}
 
 
 def main() -> int:

@@ -31,7 +31,7 @@ from airflow.providers.google.cloud.operators.vertex_ai.custom_job import (
 )
 from airflow.providers.google.cloud.operators.vertex_ai.model_service import UploadModelOperator
 
-from interlock_dag import publish, settings
+from interlock_dag import manifest, publish, settings
 from interlock_dag.compat import get_current_context, task
 from interlock_dag.dataset import TARGET, load
 from interlock_dag.evaluate import evaluate
@@ -79,6 +79,54 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+def _validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
+    """A batch window's run: the manifest (sha256, count) and every object's generation, size
+    and md5 checked against Cloud Storage before anything trains."""
+    model, bucket, name, digest, count = manifest.parse_batch_conf(conf)
+    uri = f"gs://{bucket}/{name}"
+    blob = _gcs().get_conn().bucket(bucket).get_blob(name)
+    if blob is None:
+        raise BadInput(f"{uri}: no such manifest")
+    objects = manifest.parse_manifest(blob.download_as_bytes(), digest, count, uri)
+    for pinned in objects:
+        found = (
+            _gcs()
+            .get_conn()
+            .bucket(pinned.bucket)
+            .get_blob(pinned.name, generation=pinned.generation)
+        )
+        if found is None:
+            raise BadInput(f"{pinned.uri}: no such object generation")
+        if int(found.size) != pinned.size or found.md5_hash != pinned.md5:
+            raise BadInput(
+                f"{pinned.uri}: size/md5 {found.size}/{found.md5_hash}, the manifest said {pinned.size}/{pinned.md5}"
+            )
+    log.info(
+        "manifest %s for model %s: %d objects, each generation, size and md5 checked",
+        uri,
+        model,
+        len(objects),
+    )
+    first = Pinned(f"{uri}#{blob.generation}", bucket, name, int(blob.generation), None, None)
+    return {"model": model, "pinned": first.as_dict(), "objects": [o.as_dict() for o in objects]}
+
+
+def _batch_text(validated: dict[str, Any]) -> str:
+    texts = []
+    for raw in validated["objects"]:
+        pinned = Pinned(**raw)
+        data = (
+            _gcs()
+            .get_conn()
+            .bucket(pinned.bucket)
+            .blob(pinned.name, generation=pinned.generation)
+            .download_as_bytes()
+        )
+        check_content(pinned, data)
+        texts.append((pinned.uri, data.decode("utf-8", errors="replace")))
+    return manifest.combined_csv(texts)
+
+
 def gcp_tasks() -> None:
     project = settings.get("interlock_project", required=True)
     region = settings.get("interlock_region", required=True)
@@ -88,6 +136,8 @@ def gcp_tasks() -> None:
     @task(retries=0)
     def validate_input() -> dict[str, Any]:
         conf, _ = _run()
+        if manifest.is_batch(conf):
+            return _validate_batch(conf)
         model, pinned = parse_conf(conf)
         blob = (
             _gcs()
@@ -111,13 +161,20 @@ def gcp_tasks() -> None:
         _, run_id = _run()
         if not staging:
             raise settings.MissingVariable("Variable interlock_staging_bucket is not set")
-        pinned = Pinned(**validated["pinned"])
-        blob = (
-            _gcs().get_conn().bucket(pinned.bucket).blob(pinned.name, generation=pinned.generation)
-        )
-        data = blob.download_as_bytes()
-        check_content(pinned, data)
-        cleaned = clean_rows(data.decode("utf-8", errors="replace"), load().feature_names, TARGET)
+        if "objects" in validated:  # a batch window: every object of its manifest
+            text = _batch_text(validated)
+        else:
+            pinned = Pinned(**validated["pinned"])
+            blob = (
+                _gcs()
+                .get_conn()
+                .bucket(pinned.bucket)
+                .blob(pinned.name, generation=pinned.generation)
+            )
+            data = blob.download_as_bytes()
+            check_content(pinned, data)
+            text = data.decode("utf-8", errors="replace")
+        cleaned = clean_rows(text, load().feature_names, TARGET)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
         prefix = f"{validated['model']}/{safe}"
         _gcs().upload(bucket_name=staging, object_name=f"{prefix}/train.csv", data=cleaned.to_csv())

@@ -5,13 +5,14 @@ Each step takes and returns small JSON-able dicts (they travel as XComs) and log
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from interlock_dag import publish, registry, settings
+from interlock_dag import manifest, publish, registry, settings
 from interlock_dag.dataset import TARGET, load
 from interlock_dag.evaluate import evaluate
 from interlock_dag.inputs import (
@@ -41,7 +42,36 @@ def run_dir(model: str, run_id: str) -> Path:
     return Path(root).resolve() / model / safe
 
 
+def validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
+    """A batch window's run: the manifest checked, then every object's generation, size and md5."""
+    model, bucket, name, digest, count = manifest.parse_batch_conf(conf)
+    root = Path(settings.get("interlock_local_buckets", required=True))
+    uri = f"gs://{bucket}/{name}"
+    path = (root / bucket / name).resolve()
+    if not path.is_relative_to((root / bucket).resolve()) or not path.is_file():
+        raise BadInput(f"{uri}: no such manifest (looked for {path})")
+    objects = manifest.parse_manifest(path.read_bytes(), digest, count, uri)
+    paths = []
+    for pinned in objects:
+        found = local_object_path(root, pinned)
+        if not found.is_file():
+            raise BadInput(f"{pinned.uri}: no such object generation (looked for {found})")
+        check_content(pinned, found.read_bytes())
+        paths.append((pinned.uri, str(found)))
+    log.info("manifest %s for model %s: %d objects, each generation, size and md5 checked",
+             uri, model, len(paths))  # fmt: skip
+    # Provenance (register's description, model.evaluated's input_uri): the manifest, pinned to
+    # its generation like any input (the local stack keeps it in `.meta`, as GCS in the object).
+    meta = json.loads((root / ".meta" / bucket / f"{name}.json").read_text())
+    generation = int(meta["generation"])
+    first = Pinned(f"{uri}#{generation}", bucket, name, generation, None, None)
+    return {"model": model, "pinned": first.as_dict(), "paths": paths, "path": paths[0][1]}
+
+
 def validate_input(conf: dict[str, Any] | None) -> dict[str, Any]:
+    if manifest.is_batch(conf):
+        assert conf is not None
+        return validate_batch(conf)
     model, pinned = parse_conf(conf)
     root = Path(settings.get("interlock_local_buckets", required=True))
     path = local_object_path(root, pinned)
@@ -59,7 +89,14 @@ def validate_input(conf: dict[str, Any] | None) -> dict[str, Any]:
 
 def preprocess(validated: dict[str, Any], run_id: str) -> dict[str, Any]:
     dataset = load()
-    text = Path(validated["path"]).read_text(encoding="utf-8", errors="replace")
+    if "paths" in validated:  # a batch window: train on every object of its manifest
+        texts = [
+            (u, Path(p).read_text(encoding="utf-8", errors="replace"))
+            for u, p in validated["paths"]
+        ]
+        text = manifest.combined_csv(texts)
+    else:
+        text = Path(validated["path"]).read_text(encoding="utf-8", errors="replace")
     cleaned = clean_rows(text, dataset.feature_names, TARGET)
     out = run_dir(validated["model"], run_id)
     out.mkdir(parents=True, exist_ok=True)

@@ -191,6 +191,7 @@ class LocalAirflowBase:
 
     def start(self) -> LocalAirflowBase:
         self._t0 = time.monotonic()
+        self._token: tuple[str, float] | None = None  # a restarted Airflow signs anew
         self.home.mkdir(parents=True, exist_ok=True)
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
@@ -256,7 +257,7 @@ class LocalAirflowBase:
         if auth:
             headers["Authorization"] = self.authorization()
         req = urllib.request.Request(f"{self.base_url}{path}", headers=headers)  # noqa: S310
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (loopback only)
             data: dict[str, Any] = json.load(resp)
         return data
 
@@ -362,7 +363,12 @@ class LocalAirflow(LocalAirflowBase):
         return all((body.get(p) or {}).get("status") == "healthy" for p in parts)
 
     def token(self) -> str:
-        """A JWT for the admin user (POST /auth/token answers 201 {"access_token": ...})."""
+        """A JWT for the admin user (POST /auth/token answers 201 {"access_token": ...}), reused for
+        ten minutes: a token per call made every test poll pay Airflow's password check, which
+        takes seconds on a loaded machine (Airflow's tokens last a day by default)."""
+        cached: tuple[str, float] | None = getattr(self, "_token", None)
+        if cached is not None and time.monotonic() < cached[1]:
+            return str(cached[0])
         body = json.dumps({"username": self.username, "password": self.password}).encode()
         req = urllib.request.Request(  # noqa: S310 (loopback only)
             f"{self.base_url}/auth/token",
@@ -370,8 +376,9 @@ class LocalAirflow(LocalAirflowBase):
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
             token: str = json.load(resp)["access_token"]
+        self._token = (token, time.monotonic() + 600)
         return token
 
     def authorization(self) -> str:

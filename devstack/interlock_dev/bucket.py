@@ -7,17 +7,14 @@ Layout (the DAG reads the same): `{root}/{bucket}/{name}` is the live object and
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import shutil
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from interlock.adapters.storage_local import LocalObjectStore
 from interlock.core.codec import format_time
-from interlock.core.inbound import check_object_name
 
 
 @dataclass(frozen=True)
@@ -68,17 +65,11 @@ class LocalBucket:
         self.root = root
 
     def put(self, bucket: str, name: str, source: Path) -> StoredObject:
-        check_object_name(name, "name")
-        generation = time.time_ns() // 1000  # GCS generations are microsecond timestamps
-        pinned = self.root / ".objects" / bucket / str(generation) / name
-        pinned.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, pinned)
-        live = self.root / bucket / name
-        live.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, live)
-        data = pinned.read_bytes()
-        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-        return StoredObject(bucket, name, generation, len(data), md5, datetime.now(UTC))
+        """A new generation, with the metadata the functions' `LocalObjectStore` lists."""
+        obj = LocalObjectStore(self.root).put(bucket, name, source.read_bytes())
+        assert obj is not None and obj.md5 is not None and obj.size is not None
+        created = obj.time_created or datetime.now(UTC)
+        return StoredObject(bucket, name, obj.generation, obj.size, obj.md5, created)
 
 
 def encode_data(data: bytes) -> str:

@@ -186,6 +186,46 @@ class Demo:
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310
             pass
 
+    def land_batch_and_train(self) -> None:
+        """A partitioned export: three files, then `_SUCCESS` → one run that trains on all three."""
+        runs = len(self.stack.airflow.list_runs("train_on_arrival"))
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        part = f"churn/exports/dt={datetime.now(UTC):%Y-%m-%d}"
+        # One generated export split in three files (one generator start, not three).
+        header, *rows = (
+            self.make_data("export.csv", "--rows", "360", "--seed", "4").read_text().splitlines()
+        )
+        for i in range(3):
+            csv = self.root / "data" / f"part-{i}.csv"
+            csv.write_text("\n".join([header, *rows[i::3]]) + "\n")
+            stored = land(self.info, csv, "interlock-landing", f"{part}/part-{i}.csv")
+            self.t.say(f"data landed: {stored.uri} (batched pipeline churn-batched)")
+        marker = self.root / "data" / "_SUCCESS"
+        marker.write_bytes(b"")
+        land(self.info, marker, "interlock-landing", f"{part}/_SUCCESS")
+        self.t.say(f"data landed: gs://interlock-landing/{part}/_SUCCESS (the sentinel)")
+        closed = self.wait_outcome(
+            "batch window closed",
+            lambda o: any("closed (sentinel): 3 object(s)" in e for e in o.effects),
+            since,
+        )
+        latency = (closed.decided_at - since).total_seconds()
+        self.t.rows.append(
+            Row(
+                "_SUCCESS (3 files batched)",
+                "triggered",
+                "DAG train_on_arrival run on the window's manifest",
+                latency,
+            )
+        )
+        self.t.say(f"  → {closed.effects[0].split('; ', 1)[-1]}")
+        run = self.wait_dag_run(runs)
+        self.t.say(f"  DAG train_on_arrival run {run['dag_run_id']} succeeded on all 3 files")
+        evaluated = self.wait_outcome(
+            "evaluation", lambda o: o.event_type.endswith("model.evaluated.v1"), since
+        )
+        self.row("model.evaluated (v3, batch)", evaluated, since)
+
     def row(self, event: str, outcome: Outcome, since: datetime) -> None:
         latency = (outcome.decided_at - since).total_seconds()
         # The traffic line says what users now get; the DAG line what started.
@@ -238,6 +278,7 @@ class Demo:
         self.traffic.stop()
         served = ", ".join(f"{k}: {n}" for k, n in sorted(self.traffic.served.items()))
         self.t.say(f"traffic served {served}")
+        self.land_batch_and_train()
 
     def stop(self) -> None:
         if self.traffic is not None:

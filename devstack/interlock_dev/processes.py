@@ -4,6 +4,7 @@ always stop the whole group (JVMs and Airflow fork workers that outlive a plain 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -204,5 +205,6 @@ def http_ok(url: str, timeout_s: float = 1.0, body_contains: str | None = None) 
             if resp.status >= 400:
                 return False
             return body_contains is None or body_contains in resp.read().decode(errors="replace")
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, http.client.HTTPException):
+        # HTTPException: something not speaking HTTP (another stack's process mid-start) answered.
         return False

@@ -282,6 +282,7 @@ class LocalStack:
             "INTERLOCK_REGION": REGION,
             "INTERLOCK_LEDGER": f"sqlite:{self.root / 'ledger.db'}",
             "INTERLOCK_BUS": self.info.bus,
+            "INTERLOCK_STORAGE": f"local:{self.root / 'buckets'}",
             "INTERLOCK_VERTEX_ENDPOINT": self.info.standin,
             "INTERLOCK_RUN_ENDPOINT": self.info.standin,
             "INTERLOCK_MONITORING_ENDPOINT": self.info.standin,

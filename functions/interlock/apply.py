@@ -11,8 +11,10 @@ from interlock.backoff import Backoff
 from interlock.core import smoke
 from interlock.core.decision import Decision
 from interlock.core.effects import (
+    CloseWindow,
     DeployRevision,
     Effect,
+    JoinWindow,
     MoveAliases,
     SetTraffic,
     SmokeCheck,
@@ -119,6 +121,14 @@ class EffectApplier:
         if isinstance(effect, SetTraffic):
             verified = self.ports.router.set_traffic(effect.service, effect.splits)
             return "traffic " + ", ".join(s.describe() for s in verified)
+        if isinstance(effect, JoinWindow):
+            from interlock.windows import Windows
+
+            return Windows(self.ports).join(effect)
+        if isinstance(effect, CloseWindow):
+            from interlock.windows import Windows
+
+            return Windows(self.ports).close_by_hand(effect)
         if isinstance(effect, MoveAliases):
             moved = self.ports.registry.merge_aliases(
                 effect.vertex_model, effect.version, effect.add, effect.remove

@@ -12,6 +12,8 @@ Environment (all optional except where the path needs it):
   INTERLOCK_DEAD_LETTER_TOPIC dead letters (default interlock-dead-letter)
   INTERLOCK_LEDGER            "firestore" (default) or "sqlite:/path/ledger.db"
   INTERLOCK_BUS               "pubsub" (default) or "file:/path/events.jsonl" (local, no emulator)
+  INTERLOCK_STORAGE           "gcs" (default) or "local:/path" (the local
+                              stack's bucket directory): listing and manifests of batched pipelines
   INTERLOCK_FIRESTORE_DATABASE Firestore database id (default "(default)")
   INTERLOCK_AIRFLOW_URL       Airflow base URL (Composer web server URL on Google Cloud)
   INTERLOCK_AIRFLOW_API       auto (default: probe v2, then v1), v1 (Airflow 2) or v2 (Airflow 3)
@@ -44,6 +46,7 @@ from interlock.ports import (
     EventBus,
     Ledger,
     ModelRegistry,
+    ObjectStore,
     Ports,
     Probe,
     RevisionMetrics,
@@ -122,6 +125,20 @@ def build(env: Mapping[str, str]) -> Handler:
 
         return HttpProbe()
 
+    def storage() -> ObjectStore:
+        spec = env.get("INTERLOCK_STORAGE", "gcs")
+        if spec.startswith("local:"):
+            from interlock.adapters.storage_local import LocalObjectStore
+
+            return LocalObjectStore(spec.removeprefix("local:"))
+        if spec != "gcs":
+            raise PermanentError(
+                "INTERLOCK_STORAGE", f"expected 'gcs' or 'local:PATH', got {spec!r}"
+            )
+        from interlock.adapters.storage_gcs import GcsObjectStore
+
+        return GcsObjectStore(project)
+
     names = Topics(
         decisions=topics.path(project, env.get("INTERLOCK_DECISIONS_TOPIC", topics.DECISIONS)),
         dead_letter=topics.path(
@@ -131,7 +148,7 @@ def build(env: Mapping[str, str]) -> Handler:
     policy = read_policy(env.get("INTERLOCK_POLICY", str(DEFAULT_POLICY)))
     ports = Ports(
         ledger=ledger, bus=bus, dags=dags, registry=registry, router=router, metrics=metrics,
-        probe=probe,
+        storage=storage, probe=probe,
     )  # fmt: skip
     lease_ttl_s = float(env.get("INTERLOCK_LEASE_TTL_S", LEASE_TTL_S))
     lease_wait_s = float(env.get("INTERLOCK_LEASE_WAIT_S", LEASE_WAIT_S))

@@ -15,9 +15,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import Protocol
 
+from interlock.core.batch import BatchWindow, Member
 from interlock.core.binding import Message
 from interlock.core.effects import TrafficSplit
-from interlock.core.errors import TransientError
+from interlock.core.errors import PermanentError, TransientError
 from interlock.core.events import Outcome
 from interlock.core.observe import RevisionWindow
 from interlock.core.pending import Pending
@@ -252,6 +253,49 @@ class Ledger(Protocol):
         """Runs, final or not, newest trigger first: the pipelines view of `interlock status`."""
         ...
 
+    # Batch windows (`core.batch`): membership create-if-absent, state under compare-and-set.
+    def join(
+        self, pipeline: str, partition: str, member: Member | None, now: datetime
+    ) -> tuple[BatchWindow, bool]:
+        """Add `member` to the open window of (pipeline, partition), opening the next epoch when
+        the latest is closing or triggered; `member` None marks the sentinel. Returns the window
+        the member is in and whether this call added it (False: it was already a member, of
+        whichever epoch — never of two)."""
+        ...
+
+    def window(self, pipeline: str, partition: str, epoch: int) -> BatchWindow | None: ...
+
+    def windows(
+        self, states: Sequence[str], pipeline: str | None = None, limit: int = 100
+    ) -> list[BatchWindow]:
+        """Windows in `states`, newest opened first."""
+        ...
+
+    def members(self, pipeline: str, partition: str, epoch: int) -> list[Member]: ...
+
+    def advance(
+        self, window: BatchWindow, version: int, found: Sequence[Member] = ()
+    ) -> BatchWindow:
+        """Store `window` if the stored one is still at `version` (else `Conflict`); add each of
+        `found` not yet a member of any epoch to it, and set its count to its members'."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """Cloud Storage, as batch windows need it: strongly consistent listing, create-only writes."""
+
+    def list(self, bucket: str, prefix: str) -> list[Member]:
+        """The live objects under `prefix` (generation, size, md5, time created)."""
+        ...
+
+    def create(self, bucket: str, name: str, data: bytes, content_type: str) -> bool:
+        """Write `name` only if it does not exist (`if_generation_match=0`); False if it did."""
+        ...
+
+    def read(self, bucket: str, name: str) -> bytes | None:
+        """The live object's bytes; None when there is no such object."""
+        ...
+
 
 class Ports:
     """The adapters a runner may use; each is built on first use, so a function loads only its own."""
@@ -265,11 +309,11 @@ class Ports:
         router: Callable[[], TrafficRouter],
         metrics: Callable[[], RevisionMetrics] = _no_metrics,
         probe: Callable[[], Probe] = _no_probe,
+        storage: Callable[[], ObjectStore] | None = None,
     ) -> None:
         self._ledger, self._bus, self._dags = ledger, bus, dags
         self._registry, self._router = registry, router
-        self._metrics = metrics
-        self._probe = probe
+        self._metrics, self._storage, self._probe = metrics, storage, probe
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -298,3 +342,11 @@ class Ports:
     @cached_property
     def probe(self) -> Probe:
         return self._probe()
+
+    @cached_property
+    def storage(self) -> ObjectStore:
+        if self._storage is None:
+            raise PermanentError(
+                "storage", "no object store configured (batched pipelines need one)"
+            )
+        return self._storage()

@@ -51,9 +51,10 @@ def standard_chores() -> list[Chore]:
     from interlock.held_chore import HeldPromotions
     from interlock.observer import Observer
     from interlock.runs_watch import RunsWatch
+    from interlock.window_chore import CloseWindows
 
     # Live metrics first: a breaching canary is the most urgent thing a tick can find.
-    return [Observer(), HeldPromotions(), RunsWatch()]
+    return [Observer(), HeldPromotions(), CloseWindows(), RunsWatch()]
 
 
 class Ticker:

@@ -25,7 +25,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_policy_check_passes_when_policy_is_valid(capsys):
     code, out, _ = run(capsys, "policy", "check", POLICY)
-    assert code == 0 and "ok — 1 pipeline(s), 1 model(s)" in out
+    assert code == 0 and "ok — 2 pipeline(s), 1 model(s)" in out
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,7 @@ def test_policy_check_warns_but_passes_when_a_metric_has_no_producer(capsys, tmp
     path = tmp_path / "p.yaml"
     path.write_text(GOOD.replace("error_rate:", "eror_rate:"))
     code, out, err = check(capsys, path)
-    assert code == 0 and "ok — 1 pipeline(s), 1 model(s)" in out
+    assert code == 0 and "ok — 2 pipeline(s), 1 model(s)" in out
     assert (
         "warning: models[0].guard.thresholds.eror_rate: no producer here emits 'eror_rate'" in err
     )

@@ -310,3 +310,64 @@ def test_validate_input_fails_the_run_with_the_reason_when_the_md5_differs(
     assert result["tasks"]["validate_input"] == "failed"
     assert {result["tasks"][t] for t in EXPECTED_TASKS[1:]} == {"upstream_failed"}
     assert "the event said AAAAAAAAAAAAAAAAAAAAAA==" in result["output"]
+
+
+@pytest.mark.slow
+def test_local_variant_trains_on_every_object_of_the_manifest_when_a_batch_window_closes(
+    airflow_python: Path,
+    migrated_home: tuple[Path, float],
+    standin: StandInServer,
+    capture: CaptureServer,
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace as _replace
+
+    from interlock.adapters.storage_local import LocalObjectStore
+    from interlock.core import batch
+    from interlock.core.policy import Batch, Pipeline
+
+    home, _ = migrated_home
+    buckets = tmp_path / "buckets"
+    store = LocalObjectStore(buckets)
+    members = []
+    for seed in (3, 4, 5):
+        csv_path = tmp_path / f"part-{seed}.csv"
+        subprocess.run(
+            [sys.executable, str(MAKE_DEMO_DATA), str(csv_path), "--rows", "40", "--seed", str(seed)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        obj = store.put(
+            "interlock-landing", f"churn/exports/dt=1/part-{seed}.csv", csv_path.read_bytes()
+        )
+        assert obj is not None
+        members.append(_replace(obj, found_by="notification"))
+    model = unique_id("churn")
+    pipeline = Pipeline("churn-batched", "interlock-landing", "churn/exports/", "*.csv", DAG_ID,
+                        {"model": model}, Batch(sentinel="_SUCCESS", partition="dt=([^/]+)/"))  # fmt: skip
+    window = batch.closing(
+        _replace(batch.opened(pipeline.name, "1", 0, members[0].time_created), count=3),  # type: ignore[arg-type]
+        "sentinel", members[-1].time_created,  # type: ignore[arg-type]
+    )  # fmt: skip
+    body = batch.manifest(window, members)
+    name = batch.manifest_name(window)
+    assert store.create("interlock-landing", name, body, "application/json")
+    uri = f"gs://interlock-landing/{name}"
+    conf = batch.conf(pipeline, window, uri, batch.sha256(body), 3)
+    variables = {
+        "interlock_target": "local",
+        "interlock_local_buckets": str(buckets),
+        "interlock_artifacts": str(tmp_path / "artifacts"),
+        "interlock_vertex_endpoint": standin.endpoint,
+        "interlock_project": standin.project,
+        "interlock_region": standin.location,
+        "interlock_function_url": capture.url,
+    }
+    result = run_in_airflow(
+        airflow_python, ["test", DAG_ID, json.dumps(conf)], airflow_env(home, variables)
+    )
+    assert result.get("state") == "success", result["output"][-6000:]
+    assert "3 objects, each generation, size and md5 checked" in result["output"]
+    assert "preprocessed 120 rows" in result["output"]
+    [(_, event)] = capture.received
+    validate(event["type"], event["data"])  # what interlock's on_model_evaluated accepts
+    assert event["data"]["input_uri"].startswith(f"{uri}#")  # the manifest, pinned

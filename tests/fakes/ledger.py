@@ -7,9 +7,13 @@ ledgers' round trip fails here too.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock.core import batch
+from interlock.core.batch import BatchWindow, Member
 from interlock.core.codec import decode, encode
 from interlock.core.events import Outcome
 from interlock.core.pending import Pending
@@ -26,6 +30,9 @@ class FakeLedger:
         self._leases: dict[str, tuple[str, datetime]] = {}
         self._pending: dict[str, Any] = {}  # key -> pending record JSON
         self._runs: dict[str, Any] = {}  # key -> watched run JSON
+        self._windows: dict[tuple[str, str, int], Any] = {}  # window JSON
+        self._heads: dict[tuple[str, str], int] = {}  # (pipeline, partition) -> latest epoch
+        self._members: dict[tuple[str, str], tuple[str, int, Any]] = {}  # (pipeline, key) -> …
 
     def get(self, key: str) -> Outcome | None:
         with self._lock:
@@ -130,3 +137,67 @@ class FakeLedger:
         with self._lock:
             rows = [decode(WatchedRun, r) for r in self._runs.values()]
         return sorted(rows, key=lambda r: (r.triggered_at, r.key), reverse=True)[:limit]
+
+    def join(
+        self, pipeline: str, partition: str, member: Member | None, now: datetime
+    ) -> tuple[BatchWindow, bool]:
+        with self._lock:
+            if member is not None and (pipeline, member.key) in self._members:
+                part, epoch, _ = self._members[(pipeline, member.key)]
+                return decode(BatchWindow, self._windows[(pipeline, part, epoch)]), False
+            head = self._heads.get((pipeline, partition))
+            current = None if head is None else self._windows[(pipeline, partition, head)]
+            window = None if current is None else decode(BatchWindow, current)
+            if window is None or window.state != "open":
+                epoch = 0 if head is None else head + 1
+                window = batch.opened(pipeline, partition, epoch, now)
+                self._heads[(pipeline, partition)] = epoch
+            window = batch.joined(window, now, member is not None, member is None)
+            self._windows[(pipeline, partition, window.epoch)] = encode(window)
+            if member is not None:
+                self._members[(pipeline, member.key)] = (partition, window.epoch, encode(member))
+            return window, True
+
+    def window(self, pipeline: str, partition: str, epoch: int) -> BatchWindow | None:
+        with self._lock:
+            found = self._windows.get((pipeline, partition, epoch))
+        return None if found is None else decode(BatchWindow, found)
+
+    def windows(
+        self, states: Sequence[str], pipeline: str | None = None, limit: int = 100
+    ) -> list[BatchWindow]:
+        with self._lock:
+            rows = [decode(BatchWindow, w) for w in self._windows.values()]
+        rows = [w for w in rows if w.state in states and pipeline in (None, w.pipeline)]
+        rows.sort(key=lambda w: (w.opened_at, w.epoch), reverse=True)
+        return rows[:limit]
+
+    def members(self, pipeline: str, partition: str, epoch: int) -> list[Member]:
+        with self._lock:
+            rows = [
+                (seq, m)
+                for seq, ((p, _), (part, e, m)) in enumerate(self._members.items())
+                if p == pipeline and part == partition and e == epoch
+            ]
+        return [decode(Member, m) for _, m in rows]
+
+    def advance(
+        self, window: BatchWindow, version: int, found: Sequence[Member] = ()
+    ) -> BatchWindow:
+        where = (window.pipeline, window.partition, window.epoch)
+        with self._lock:
+            stored = self._windows.get(where)
+            current = None if stored is None else decode(BatchWindow, stored).version
+            if current != version:
+                raise Conflict(f"window {window.label}: version {version} is stale ({current})")
+            for m in found:
+                self._members.setdefault(
+                    (window.pipeline, m.key), (window.partition, window.epoch, encode(m))
+                )
+            count = sum(
+                1 for (p, _), (part, e, _) in self._members.items()
+                if p == window.pipeline and part == window.partition and e == window.epoch
+            )  # fmt: skip
+            window = replace(window, count=count)
+            self._windows[where] = encode(window)
+        return window

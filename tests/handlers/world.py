@@ -8,6 +8,7 @@ from typing import Any
 
 from interlock.core.events import ModelEvaluated, ModelObserved
 from interlock.core.inbound import Inbound
+from interlock.core.policy import Policy
 from interlock.core.policy_load import load_policy
 from interlock.handlers import Handler, Topics
 from interlock.ports import Ports, RevisionSpec
@@ -19,6 +20,7 @@ from tests.fakes.ledger import FakeLedger
 from tests.fakes.metrics import FakeRevisionMetrics
 from tests.fakes.probe import FakeProbe
 from tests.fakes.registry import FakeModelRegistry
+from tests.fakes.storage import FakeObjectStore
 from tests.fakes.traffic import FakeTrafficRouter
 
 VERTEX = "projects/p/locations/l/models/churn"
@@ -35,12 +37,15 @@ class World:
     metrics: FakeRevisionMetrics = field(default_factory=FakeRevisionMetrics)
     probe: FakeProbe = field(default_factory=FakeProbe)
     observe: dict[str, Any] | None = None  # the model's `observe:` section, when observed
+    storage: FakeObjectStore = field(default_factory=FakeObjectStore)
     now: datetime = NOW
     retry_budget_s: float = 0.0
     pending: dict[str, Any] | None = None  # the policy's `pending:` section, when not the default
     smoke: dict[str, Any] | None = None  # the model's `canary.smoke` section, when checked
+    policy: Policy | None = None  # the whole policy, when not the builders' one
 
     def __post_init__(self) -> None:
+        self.storage.clock = lambda: self.now
         for v in range(1, 6):
             self.registry.seed_version(VERTEX, f"gs://models/churn/{v}")
         self.router.seed_service(
@@ -54,12 +59,14 @@ class World:
             router=lambda: self.router,
             metrics=lambda: self.metrics,
             probe=lambda: self.probe,
+            storage=lambda: self.storage,
         )
         chosen = policy(observe=self.observe) if self.observe else policy()
         if self.smoke is not None:
             chosen = policy(canary={"smoke": self.smoke})
         self.handler = Handler(
-            load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else chosen,
+            self.policy
+            or (load_policy({**POLICY_DOC, "pending": self.pending}) if self.pending else chosen),
             ports,
             Topics("decisions", "dead-letter"),
             lambda: self.now,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import os
 import time
 import urllib.parse
 import urllib.request
@@ -44,6 +45,9 @@ MODELS = ("dup", "manual", "kill", "cloudrun", "order", "race", "guard", "flap",
 # Pending events: the tick comes every 2 s here (every minute on Google Cloud) and re-drives with
 # a short backoff, so a scenario sees recovery within seconds of the upstream's return.
 TICK_PERIOD_S = 2.0
+# Windows of the burst scenario close at this many members (a few per partition at make test's
+# size; Composer-sized ones at full size).
+BURST_MAX_OBJECTS = 12 if os.environ.get("INTERLOCK_RELIABILITY_SCALE", "1") == "1" else 500
 PENDING = {"give_up_after": "24h", "retry_first": "2s", "retry_max": "10s"}
 
 
@@ -67,6 +71,10 @@ def reliability_policy() -> dict[str, Any]:
     base["pipelines"][0]["dag_id"] = "interlock_noop"
     # The conf names a model of this policy (policy check insists; the noop DAG ignores it).
     base["pipelines"][0]["conf"]["model"] = MODELS[0]
+    # The batched pipeline (tests/reliability/test_batch_burst.py): short timers, small windows.
+    batched = base["pipelines"][1]
+    batched["dag_id"] = "interlock_noop"
+    batched["batch"].update(quiet="3s", max_wait="60s", max_objects=BURST_MAX_OBJECTS)
     base["pending"] = dict(PENDING)
     return base
 

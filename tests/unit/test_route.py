@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from interlock.core.effects import TriggerDag
@@ -31,11 +29,11 @@ def landed(
     ids=["match", "nested-match", "glob-miss", "prefix-miss", "bucket-miss"],
 )
 def test_route_matches_bucket_prefix_and_glob_when_object_lands(obj, kind):
-    assert route(obj, policy(), "evt-1").kind == kind
+    assert route(obj, policy(), "evt-1", NOW).kind == kind
 
 
 def test_route_pins_object_generation_in_conf_when_triggering():
-    decision = route(landed(), policy(), "evt-1")
+    decision = route(landed(), policy(), "evt-1", NOW)
     (trigger,) = decision.effects
     assert isinstance(trigger, TriggerDag)
     assert trigger.dag_id == "train_on_arrival"
@@ -50,9 +48,9 @@ def test_route_pins_object_generation_in_conf_when_triggering():
 
 
 def test_route_derives_the_same_run_id_when_the_same_generation_arrives_twice():
-    first = route(landed(), policy(), "evt-1").effects[0]
-    again = route(landed(), policy(), "evt-2").effects[0]
-    newer = route(landed(generation=18), policy(), "evt-3").effects[0]
+    first = route(landed(), policy(), "evt-1", NOW).effects[0]
+    again = route(landed(), policy(), "evt-2", NOW).effects[0]
+    newer = route(landed(generation=18), policy(), "evt-3", NOW).effects[0]
     assert (
         isinstance(first, TriggerDag)
         and isinstance(again, TriggerDag)
@@ -63,20 +61,9 @@ def test_route_derives_the_same_run_id_when_the_same_generation_arrives_twice():
     assert first.run_id.startswith("gcs__")
 
 
-def test_route_groups_arrivals_into_one_run_when_debounce_is_set():
-    doc = {**POLICY_DOC, "pipelines": [{**POLICY_DOC["pipelines"][0], "debounce": "10m"}]}
-    pol = load_policy(doc)
-    base = NOW.replace(minute=0)
-    ids = [
-        route(landed(generation=g), pol, "e", base + timedelta(minutes=m)).effects[0].run_id  # type: ignore[union-attr]
-        for g, m in ((1, 1), (2, 9), (3, 11))
-    ]
-    assert ids[0] == ids[1] != ids[2]
-
-
 def test_route_triggers_every_matching_pipeline_when_two_match():
     second = {**POLICY_DOC["pipelines"][0], "name": "audit", "dag_id": "audit_dag", "conf": {}}
     pol = load_policy({**POLICY_DOC, "pipelines": [POLICY_DOC["pipelines"][0], second]})
-    decision = route(landed(), pol, "evt")
+    decision = route(landed(), pol, "evt", NOW)
     assert [e.dag_id for e in decision.effects] == ["train_on_arrival", "audit_dag"]  # type: ignore[union-attr]
     assert decision.subject == "churn-training,audit"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from interlock_dev.standin.faults import Faults
 from interlock_dev.standin.monitoring import ServedLog
 from interlock_dev.standin.operations import Operations
+from interlock_dev.standin.requests_log import RequestLog
 from interlock_dev.standin.store import Store
 
 
@@ -23,3 +24,5 @@ class StandIn:
     violations: list[str] = field(default_factory=list)
     # Every prediction request served, for Cloud Monitoring's time series (monitoring.py).
     served: ServedLog = field(default_factory=ServedLog)
+    # The API requests received, when a test turned recording on (`/_requests`).
+    requests: RequestLog = field(default_factory=RequestLog)

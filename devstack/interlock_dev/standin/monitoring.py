@@ -9,7 +9,8 @@ an exponential bucket layout). A filter is a conjunction (`AND`) of `key = "valu
 `metric.labels.*`; anything else is an INVALID_ARGUMENT naming it (Google would accept more, the
 stand-in says what it does not model). Aggregation: ALIGN_DELTA over `alignmentPeriod`, with the
 periods tiling the interval back from `endTime` as Monitoring aligns them; REDUCE_SUM (or
-REDUCE_NONE) across series grouped by `groupByFields`. Points come newest first; pages hold
+REDUCE_NONE) across series grouped by `groupByFields`; `view` HEADERS answers the series
+without their points, as Monitoring does. Points come newest first; pages hold
 whole series and at most `pageSize` points (at least one series).
 Unverified against Google (settled by `make conformance`): Cloud Run's exact bucket constants.
 """
@@ -33,7 +34,10 @@ RESOURCE = "cloud_run_revision"
 # Exponential like Cloud Run's request_latencies (constants unverified): 1 ms … ~4.5e9 ms.
 BUCKETS = {"numFiniteBuckets": 66, "growthFactor": 1.4, "scale": 1.0}
 ALIGNERS = {"ALIGN_NONE": 0, "ALIGN_DELTA": 1}
-REDUCERS = {"REDUCE_NONE": 0, "REDUCE_SUM": 2}
+# google.monitoring.v3.Aggregation.Reducer: REDUCE_MEAN is 1, REDUCE_MIN 2, REDUCE_MAX 3.
+REDUCERS = {"REDUCE_NONE": 0, "REDUCE_SUM": 4}
+# ListTimeSeriesRequest.TimeSeriesView: FULL (the default) is 0; HEADERS answers no points.
+VIEWS = {"FULL": 0, "HEADERS": 1}
 DEFAULT_PAGE_SIZE = 100_000
 MAX_KEPT = 200_000  # requests remembered; the oldest go first
 _TERM = re.compile(
@@ -157,6 +161,7 @@ def list_time_series(app_log: ServedLog, req: Request) -> tuple[int, dict[str, A
         raise invalid("The start time must be before the end time.")
     aligner = _enum(q, "aggregation.perSeriesAligner", ALIGNERS, "ALIGN_NONE")
     reducer = _enum(q, "aggregation.crossSeriesReducer", REDUCERS, "REDUCE_NONE")
+    view = _enum(q, "view", VIEWS, "FULL")
     if aligner != "ALIGN_DELTA":
         raise invalid("The stand-in aligns with ALIGN_DELTA only (perSeriesAligner).")
     period = _PERIOD.match(q.get("aggregation.alignmentPeriod", ""))
@@ -173,7 +178,13 @@ def list_time_series(app_log: ServedLog, req: Request) -> tuple[int, dict[str, A
     series = _series(
         served, metric, end, step, start, group_by if reducer == "REDUCE_SUM" else None
     )
-    return 200, _page(series, q)
+    if view == "HEADERS":  # "the identity of the metric and the time series resource" only
+        series = [{**item, "points": []} for item in series]
+    page = _page(series, q)
+    if view == "HEADERS":
+        for item in page.get("timeSeries", ()):
+            del item["points"]
+    return 200, page
 
 
 def _periods(start: datetime, end: datetime, step: timedelta) -> int:

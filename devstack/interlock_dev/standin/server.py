@@ -1,7 +1,8 @@
 """Local stack (stand-in): the HTTP server — decoding, faults, dispatch, Google error replies.
 
 Predictions sit under `/run/` (each Cloud Run service's `uri`, predict.py). Control endpoints for
-tests sit under `/_`: `POST|DELETE|GET /_faults`, `GET /_state`, `GET /_health`. With
+tests sit under `/_`: `POST|DELETE|GET /_faults`, `GET /_state`, `GET /_health`, and the opt-in
+request log `POST|GET|DELETE /_requests` (requests_log.py). With
 `schema_check` every API body is held to Google's discovery documents (discovery.py).
 """
 
@@ -153,7 +154,9 @@ def make_handler(
             query = dict(parse_qsl(url.query, keep_blank_values=True))
             raw = self._read_body()
             if path.startswith("/_"):
-                return self._control(method, path, raw)
+                return self._control(method, path, raw, query)
+            if app.requests.recording and not path.startswith(cloudrun.RUN_PREFIX):
+                app.requests.record(method, path, parse_qsl(url.query, keep_blank_values=True), raw)
             # Reply faults see the query too ("…?updateMask=traffic"): a test can tell writes apart.
             line = f"{method} {path}" + (f"?{unquote(url.query)}" if url.query else "")
             fault = app.faults.for_reply(line)
@@ -197,9 +200,17 @@ def make_handler(
             self.end_headers()
             self.wfile.write(data)
 
-        def _control(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        def _control(
+            self, method: str, path: str, raw: bytes, query: dict[str, str]
+        ) -> tuple[int, dict[str, Any]]:
             if path == "/_health":
                 return 200, {"ok": True}
+            if path == "/_requests":
+                if method == "POST":
+                    return 200, app.requests.start()
+                if method == "DELETE":
+                    return 200, app.requests.stop()
+                return 200, app.requests.since(int(query.get("since") or 0))
             if path == "/_state" and method == "GET":
                 return 200, state(app)
             if path == "/_faults":

@@ -198,9 +198,11 @@ class CloudRunTrafficRouter:
 
     def _update(self, service: Json, action: str, field: str, mask: Sequence[str] = ()) -> None:
         query = {"updateMask": ",".join(mask)} if mask else None
+        # The name travels in the path only, as the generated client's transcoding sends it.
+        body = {k: v for k, v in service.items() if k != "name"}
         try:
             operation = self._rest.call(
-                "PATCH", f"/v2/{service['name']}", action, body=service, query=query
+                "PATCH", f"/v2/{service['name']}", action, body=body, query=query
             )
         except GoogleCallError as e:
             raise self._write_refused(e, service, action, field) from e

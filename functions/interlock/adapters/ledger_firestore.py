@@ -5,6 +5,11 @@ kind, decided_at, outcome}, `{prefix}leases/{subject}` {holder, expires_at}, `{p
 record}, `{prefix}runs/{key}` {key, next_check (null once final), triggered_at, record}; state, record and outcome are
 the codec's JSON text, so they round-trip exactly (no Firestore type coercion).
 
+Batch windows: `{prefix}windows/{pipeline␟partition␟epoch}` {pipeline, partition, epoch, state,
+opened_at, version, record}, `{prefix}window_heads/{pipeline␟partition}` {epoch} (the latest),
+`{prefix}members/{pipeline␟key}` {pipeline, partition, epoch, record}: one member document per
+object generation and pipeline, so a member is created once and belongs to one epoch.
+
 Compare-and-set is optimistic: read, then one atomic batch whose writes carry preconditions
 (`update_time` of what was read, or "must not exist"). Firestore's server-side transactions are
 pessimistic: two contending ones wait on each other's locks until one is ABORTED ("Transaction
@@ -17,14 +22,19 @@ composite index (subject ASC, decided_at DESC) on `{prefix}decisions`; the emula
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 import urllib.parse
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from interlock.adapters.google_errors import message_of, rpc_status, translate
+from interlock.core import batch
+from interlock.core.batch import BatchWindow, Member
 from interlock.core.codec import decode, encode
 from interlock.core.errors import InterlockError, TransientError
 from interlock.core.events import Outcome
@@ -36,6 +46,8 @@ from interlock.ports import Conflict, Snapshot
 DEFAULT_PREFIX = "interlock_"
 TIMEOUT_S = 10.0
 LEASE_ATTEMPTS = 5
+JOIN_ATTEMPTS = 20  # a burst contends on one window document; each loser re-reads and retries
+SEP = "\x1f"
 LOST_RACE = frozenset({"FAILED_PRECONDITION", "ALREADY_EXISTS", "NOT_FOUND", "ABORTED"})
 T = TypeVar("T")
 MAX_ID_BYTES = 1000  # Firestore allows 1500; leave room for the escape sequences' growth
@@ -279,6 +291,143 @@ class FirestoreLedger:
             "triggered_at": run.triggered_at,
             "record": _dump(run),
         }
+
+    def _window_ref(self, pipeline: str, partition: str, epoch: int) -> Any:
+        return self._doc("windows", SEP.join((pipeline, partition, str(epoch))))
+
+    @staticmethod
+    def _window_fields(w: BatchWindow) -> dict[str, Any]:
+        return {
+            "pipeline": w.pipeline, "partition": w.partition, "epoch": w.epoch, "state": w.state,
+            "opened_at": w.opened_at, "version": w.version, "record": _dump(w),
+        }  # fmt: skip
+
+    def join(
+        self, pipeline: str, partition: str, member: Member | None, now: datetime
+    ) -> tuple[BatchWindow, bool]:
+        db = self._db()
+        head_ref = self._doc("window_heads", SEP.join((pipeline, partition)))
+        member_ref = (
+            None if member is None else self._doc("members", SEP.join((pipeline, member.key)))
+        )
+        for _ in range(JOIN_ATTEMPTS):
+            try:
+                if member_ref is not None:
+                    found = member_ref.get(timeout=TIMEOUT_S)
+                    if found.exists:
+                        ref = self._window_ref(pipeline, found.get("partition"), found.get("epoch"))
+                        snap = ref.get(timeout=TIMEOUT_S)
+                        return decode(BatchWindow, json.loads(snap.get("record"))), False
+                head = head_ref.get(timeout=TIMEOUT_S)
+                wb = db.batch()
+                window: BatchWindow | None = None
+                if head.exists:
+                    ref = self._window_ref(pipeline, partition, head.get("epoch"))
+                    snap = ref.get(timeout=TIMEOUT_S)
+                    window = decode(BatchWindow, json.loads(snap.get("record")))
+                if window is not None and window.state == "open":
+                    window = batch.joined(window, now, member is not None, member is None)
+                    option = db.write_option(last_update_time=snap.update_time)
+                    wb.update(ref, self._window_fields(window), option=option)
+                else:
+                    epoch = 0 if window is None else window.epoch + 1
+                    opened = batch.opened(pipeline, partition, epoch, now)
+                    window = batch.joined(opened, now, member is not None, member is None)
+                    wb.create(
+                        self._window_ref(pipeline, partition, epoch), self._window_fields(window)
+                    )
+                    if head.exists:
+                        option = db.write_option(last_update_time=head.update_time)
+                        wb.update(head_ref, {"epoch": epoch}, option=option)
+                    else:
+                        wb.create(head_ref, {"epoch": epoch})
+                if member_ref is not None and member is not None:
+                    wb.create(member_ref, self._member_fields(window, member))
+                wb.commit(timeout=TIMEOUT_S)
+                return window, True
+            except Exception as exc:
+                err = _translate(exc, f"join window {pipeline}/{partition}", conflict=True)
+                if not isinstance(err, Conflict):
+                    raise err from exc
+        raise Conflict(f"window {pipeline}/{partition}: lost {JOIN_ATTEMPTS} races in a row")
+
+    @staticmethod
+    def _member_fields(w: BatchWindow, m: Member) -> dict[str, Any]:
+        return {
+            "pipeline": w.pipeline, "partition": w.partition, "epoch": w.epoch, "key": m.key,
+            "record": _dump(m),
+        }  # fmt: skip
+
+    def window(self, pipeline: str, partition: str, epoch: int) -> BatchWindow | None:
+        try:
+            snap = self._window_ref(pipeline, partition, epoch).get(timeout=TIMEOUT_S)
+        except Exception as exc:
+            raise _translate(exc, f"get window {pipeline}/{partition}#{epoch}") from exc
+        return decode(BatchWindow, json.loads(snap.get("record"))) if snap.exists else None
+
+    def windows(
+        self, states: Sequence[str], pipeline: str | None = None, limit: int = 100
+    ) -> list[BatchWindow]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._db().collection(self.prefix + "windows")
+        query = query.where(filter=FieldFilter("state", "in", list(states)))
+        if pipeline is not None:
+            query = query.where(filter=FieldFilter("pipeline", "==", pipeline))
+        try:
+            docs = list(query.stream(timeout=TIMEOUT_S))
+        except Exception as exc:
+            raise _translate(exc, "list windows") from exc
+        found = [decode(BatchWindow, json.loads(d.get("record"))) for d in docs]
+        found.sort(key=lambda w: (w.opened_at, w.epoch), reverse=True)
+        return found[:limit]
+
+    def members(self, pipeline: str, partition: str, epoch: int) -> list[Member]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = (
+            self._db().collection(self.prefix + "members")
+            .where(filter=FieldFilter("pipeline", "==", pipeline))
+            .where(filter=FieldFilter("partition", "==", partition))
+            .where(filter=FieldFilter("epoch", "==", epoch))
+        )  # fmt: skip
+        try:
+            docs = list(query.stream(timeout=TIMEOUT_S))
+        except Exception as exc:
+            raise _translate(exc, f"list members of {pipeline}/{partition}#{epoch}") from exc
+        found = [decode(Member, json.loads(d.get("record"))) for d in docs]
+        return sorted(found, key=lambda m: (m.name, m.generation))
+
+    def advance(
+        self, window: BatchWindow, version: int, found: Sequence[Member] = ()
+    ) -> BatchWindow:
+        """Found members are created one by one before the window's compare-and-set: a crash in
+        between leaves them in this epoch (where a retry finds them), never in another."""
+        from google.api_core import exceptions as gex
+
+        db = self._db()
+        ref = self._window_ref(window.pipeline, window.partition, window.epoch)
+        what = f"advance window {window.label}"
+        try:
+            snap = ref.get(timeout=TIMEOUT_S)
+            current = int(snap.get("version")) if snap.exists else None
+            if current != version:
+                raise Conflict(f"window {window.label}: version {version} is stale ({current})")
+            for m in found:
+                member_ref = self._doc("members", SEP.join((window.pipeline, m.key)))
+                # A member already (of this epoch or an earlier one) stays where it is.
+                with contextlib.suppress(gex.AlreadyExists):
+                    member_ref.create(self._member_fields(window, m), timeout=TIMEOUT_S)
+            if found:
+                count = len(self.members(window.pipeline, window.partition, window.epoch))
+                window = replace(window, count=count)
+            option = db.write_option(last_update_time=snap.update_time)
+            ref.update(self._window_fields(window), option=option, timeout=TIMEOUT_S)
+        except Conflict:
+            raise
+        except Exception as exc:
+            raise _translate(exc, what, conflict=True) from exc
+        return window
 
     @staticmethod
     def _decision(key: str, outcome: Outcome) -> dict[str, Any]:

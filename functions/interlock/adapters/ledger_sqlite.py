@@ -13,10 +13,13 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from interlock.core import batch
+from interlock.core.batch import BatchWindow, Member
 from interlock.core.codec import decode, encode
 from interlock.core.errors import TransientError
 from interlock.core.events import Outcome
@@ -57,6 +60,27 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_next ON runs (next_us, key);
 CREATE INDEX IF NOT EXISTS runs_by_trigger ON runs (triggered_us DESC, key DESC);
+CREATE TABLE IF NOT EXISTS windows (
+    pipeline TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    opened_us INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (pipeline, partition, epoch)
+);
+CREATE INDEX IF NOT EXISTS windows_by_state ON windows (state, opened_us DESC);
+CREATE TABLE IF NOT EXISTS members (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    key TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    UNIQUE (pipeline, key)
+);
+CREATE INDEX IF NOT EXISTS members_by_window ON members (pipeline, partition, epoch, seq);
 CREATE TABLE IF NOT EXISTS leases (
     subject TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -249,6 +273,104 @@ class SqliteLedger:
                 "SELECT record FROM runs ORDER BY triggered_us DESC, key DESC LIMIT ?", (limit,)
             ).fetchall()
         return [decode(WatchedRun, json.loads(r[0])) for r in rows]
+
+    def join(
+        self, pipeline: str, partition: str, member: Member | None, now: datetime
+    ) -> tuple[BatchWindow, bool]:
+        with self._write() as db:
+            if member is not None:
+                row = db.execute(
+                    "SELECT w.record FROM members m JOIN windows w ON w.pipeline = m.pipeline "
+                    "AND w.partition = m.partition AND w.epoch = m.epoch "
+                    "WHERE m.pipeline = ? AND m.key = ?",
+                    (pipeline, member.key),
+                ).fetchone()
+                if row is not None:
+                    return decode(BatchWindow, json.loads(row[0])), False
+            row = db.execute(
+                "SELECT record FROM windows WHERE pipeline = ? AND partition = ? "
+                "ORDER BY epoch DESC LIMIT 1",
+                (pipeline, partition),
+            ).fetchone()
+            window = None if row is None else decode(BatchWindow, json.loads(row[0]))
+            if window is None or window.state != "open":
+                epoch = 0 if window is None else window.epoch + 1
+                window = batch.opened(pipeline, partition, epoch, now)
+            window = batch.joined(window, now, member is not None, member is None)
+            self._put_window(db, window)
+            if member is not None:
+                self._insert_member(db, window, member)
+        return window, True
+
+    def window(self, pipeline: str, partition: str, epoch: int) -> BatchWindow | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT record FROM windows WHERE pipeline = ? AND partition = ? AND epoch = ?",
+                (pipeline, partition, epoch),
+            ).fetchone()
+        return None if row is None else decode(BatchWindow, json.loads(row[0]))
+
+    def windows(
+        self, states: Sequence[str], pipeline: str | None = None, limit: int = 100
+    ) -> list[BatchWindow]:
+        marks = ",".join("?" * len(states))
+        query = f"SELECT record FROM windows WHERE state IN ({marks})"  # noqa: S608 (only "?")
+        args: tuple[object, ...] = tuple(states)
+        if pipeline is not None:
+            query, args = query + " AND pipeline = ?", (*args, pipeline)
+        query += " ORDER BY opened_us DESC, epoch DESC LIMIT ?"
+        with self._connect() as db:
+            rows = db.execute(query, (*args, limit)).fetchall()
+        return [decode(BatchWindow, json.loads(r[0])) for r in rows]
+
+    def members(self, pipeline: str, partition: str, epoch: int) -> list[Member]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT record FROM members WHERE pipeline = ? AND partition = ? AND epoch = ? "
+                "ORDER BY seq",
+                (pipeline, partition, epoch),
+            ).fetchall()
+        return [decode(Member, json.loads(r[0])) for r in rows]
+
+    def advance(
+        self, window: BatchWindow, version: int, found: Sequence[Member] = ()
+    ) -> BatchWindow:
+        where = (window.pipeline, window.partition, window.epoch)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT version FROM windows WHERE pipeline = ? AND partition = ? AND epoch = ?",
+                where,
+            ).fetchone()
+            current = None if row is None else int(row[0])
+            if current != version:
+                raise Conflict(f"window {window.label}: version {version} is stale ({current})")
+            for m in found:
+                self._insert_member(db, window, m)
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM members WHERE pipeline = ? AND partition = ? AND epoch = ?",
+                where,
+            ).fetchone()
+            window = replace(window, count=int(count))
+            self._put_window(db, window)
+        return window
+
+    @staticmethod
+    def _put_window(db: sqlite3.Connection, w: BatchWindow) -> None:
+        db.execute(
+            "INSERT INTO windows (pipeline, partition, epoch, state, opened_us, version, record) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pipeline, partition, epoch) DO UPDATE "
+            "SET state = excluded.state, version = excluded.version, record = excluded.record",
+            (w.pipeline, w.partition, w.epoch, w.state, micros(w.opened_at), w.version, _dump(w)),
+        )
+
+    @staticmethod
+    def _insert_member(db: sqlite3.Connection, w: BatchWindow, m: Member) -> None:
+        """Create-if-absent: a member of any epoch stays where it is."""
+        db.execute(
+            "INSERT INTO members (pipeline, key, partition, epoch, record) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (pipeline, key) DO NOTHING",
+            (w.pipeline, m.key, w.partition, w.epoch, _dump(m)),
+        )
 
     @staticmethod
     def _insert_decision(db: sqlite3.Connection, key: str, outcome: Outcome) -> None:

@@ -36,9 +36,6 @@ from interlock.core.text import one_line
 SERVICE = re.compile(r"projects/([^/]+)/locations/([^/]+)/services/([a-z][a-z0-9-]{0,62})")
 REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
-_ALIGN_DELTA = 1  # google.monitoring.v3.Aggregation.Aligner
-_REDUCE_SUM = 2  # google.monitoring.v3.Aggregation.Reducer
-_FULL = 1  # ListTimeSeriesRequest.TimeSeriesView.FULL
 SCOPE = "https://www.googleapis.com/auth/monitoring.read"  # roles/monitoring.viewer suffices
 MAX_PAGES = 100  # a runaway page token never holds the tick
 
@@ -143,17 +140,20 @@ class CloudMonitoringMetrics:
         from google.cloud import monitoring_v3
         from google.protobuf import json_format
 
+        # The library's enums, not numbers of our own: REDUCE_SUM is 4 (2 is REDUCE_MIN) and
+        # FULL is 0 (1 is HEADERS, which answers no points at all).
+        aggregation = monitoring_v3.Aggregation
         request = monitoring_v3.ListTimeSeriesRequest(
             name=f"projects/{project}",
             filter=f'metric.type = "{metric}" AND {where}',
             interval={"start_time": start, "end_time": end},
             aggregation={
                 "alignment_period": {"seconds": period_s},
-                "per_series_aligner": _ALIGN_DELTA,
-                "cross_series_reducer": _REDUCE_SUM,
+                "per_series_aligner": aggregation.Aligner.ALIGN_DELTA,
+                "cross_series_reducer": aggregation.Reducer.REDUCE_SUM,
                 "group_by_fields": group_by,
             },
-            view=_FULL,
+            view=monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
             page_size=self.page_size,
         )
         fields = json_format.MessageToDict(

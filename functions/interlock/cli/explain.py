@@ -9,6 +9,7 @@ from typing import Any
 from interlock.cli.common import fail, load_policy_or_fail, read_json
 from interlock.core import codec
 from interlock.core.dispatch import decide
+from interlock.core.effects import JoinWindow
 from interlock.core.errors import PermanentError
 from interlock.core.inbound import parse_document
 from interlock.core.keys import idempotency_key
@@ -110,6 +111,22 @@ def explain_command(args: Any) -> int:
         print(f"state     {summary(state, steps)}")
         if decision.state is not None and decision.state != state:
             print(f"       →  {summary(decision.state, steps)}")
+    joins = [e for e in decision.effects if isinstance(e, JoinWindow)]
+    if joins and getattr(args, "ledger", None):
+        from interlock.cli.common import open_ledger
+        from interlock.cli.target import resolve
+        from interlock.cli.windows_view import window_lines
+
+        ledger = open_ledger(args.ledger, resolve(args.project, args.ledger).project)
+        for e in joins:
+            current = ledger.windows(("open", "closing"), e.pipeline.name)
+            found = [w for w in current if w.partition == e.partition]
+            if not found:
+                print(
+                    f"window    {e.pipeline.name}/{e.partition}: none open; this object opens one"
+                )
+            for w in found:
+                print("window\n" + "\n".join(window_lines(ledger, policy, w)))
     if decision.kind == "expired" and not args.now:
         kind = BY_PAYLOAD.get(type(event.payload))
         when = (kind.own_time(event.payload) if kind and kind.own_time else None) or event.time

@@ -101,7 +101,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="gs://BUCKET/NAME#GENERATION",
         help="the object, with its generation (gcloud storage objects describe shows it)",
     )
-    for p in (sub.choices["promote"], p_roll, p_trig):
+    p_close = sub.add_parser("close", help="close a batched pipeline's open window(s) now")
+    p_close.add_argument("pipeline", help="a batched pipeline, as in the policy")
+    p_close.add_argument(
+        "partition", nargs="?", help="the window's partition (default: every open one)"
+    )
+    for p in (sub.choices["promote"], p_roll, p_trig, p_close):
         p.add_argument("--reason", help="why (recorded in the decision trail)")
         p.add_argument("--by", help="who asks (default: $INTERLOCK_USER or $USER)")
         _publishing(p)
@@ -139,7 +144,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--now", help="decide as of this RFC 3339 time (default: now)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
-        "--ledger", help="also show how the runs it triggered ended (firestore | sqlite:PATH)"
+        "--ledger",
+        help="read-only: also show the batch window a landing would join and how the runs it "
+        "triggered ended (firestore | sqlite:PATH)",
     )
     p.add_argument("--project", help="Google Cloud project of the Firestore ledger")
 
@@ -210,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.publish import publish_command
 
         return publish_command(args)
-    if args.command in ("promote", "rollback", "trigger"):
+    if args.command in ("promote", "rollback", "trigger", "close"):
         from interlock.cli.publish import request_command
 
         return request_command(args.command, args)

@@ -205,6 +205,11 @@ def request_command(kind: str, args: Any) -> int:
     elif kind == "rollback":
         ce_type = SHORT_TYPES["model.rollback.requested"]
         payload = {**base, "model": args.model}
+    elif kind == "close":
+        ce_type = SHORT_TYPES["pipeline.close.requested"]
+        payload = {**base, "pipeline": args.pipeline}
+        if args.partition is not None:
+            payload["partition"] = args.partition
     else:
         if args.object.startswith("gs://") and "#" not in args.object:
             fail(

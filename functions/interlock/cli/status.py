@@ -33,6 +33,10 @@ def status_command(args: Any) -> int:
         if state.cooldown_until:
             print(f"  cooldown until {state.cooldown_until:%Y-%m-%d %H:%M:%SZ}")
     _print_pending(ledger, policy, args.model, args.limit)
+    if any(p.batch for p in policy.pipelines):
+        from interlock.cli.windows_view import print_windows
+
+        print_windows(ledger, policy, limit=args.limit)
     if not args.model:
         from interlock.cli.status_runs import print_pipelines
 

@@ -12,6 +12,7 @@ from interlock.core.errors import PermanentError
 from interlock.core.events import (
     AlertIncident,
     ApproveRequested,
+    CloseRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
@@ -68,8 +69,10 @@ def decide(
         return triggered
     if isinstance(p, ReplayRequested):
         return replay.replay(p, policy, state, now, decide)
+    if isinstance(p, CloseRequested):
+        return manual.close(p, policy, now)
     if isinstance(p, DataLanded):
-        return route.route(p, policy, event.id, event.time or p.time_created)
+        return route.route(p, policy, event.id, now)
     decide_kind = STATEFUL.get(type(p))
     if decide_kind is None or mp is None:
         raise PermanentError("type", f"interlock does not act on {event.type}")

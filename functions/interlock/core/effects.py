@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+
+from interlock.core.batch import Member
+from interlock.core.policy import Pipeline
 
 
 @dataclass(frozen=True)
@@ -111,4 +115,34 @@ class SmokeCheck:
         )
 
 
-Effect = TriggerDag | DeployRevision | SmokeCheck | SetTraffic | MoveAliases
+@dataclass(frozen=True)
+class JoinWindow:
+    """Add `member` to the open batch window of (pipeline, partition) — a sentinel (`member`
+    None) marks it done — and close the window when that makes it due (`interlock.windows`)."""
+
+    pipeline: Pipeline
+    partition: str
+    member: Member | None
+    at: datetime
+
+    def describe(self) -> str:
+        what = self.member.uri if self.member else "sentinel"
+        return f"join batch window {self.pipeline.name}/{self.partition}: {what}"
+
+
+@dataclass(frozen=True)
+class CloseWindow:
+    """Close the open window of (pipeline, partition) now — every open one when partition is
+    None — into its run (`interlock.windows`); nothing open is nothing to do."""
+
+    pipeline: Pipeline
+    partition: str | None
+    at: datetime
+
+    def describe(self) -> str:
+        return f"close batch window {self.pipeline.name}/{self.partition or '*'}"
+
+
+Effect = (
+    TriggerDag | DeployRevision | SmokeCheck | SetTraffic | MoveAliases | JoinWindow | CloseWindow
+)

@@ -98,6 +98,25 @@ class TriggerRequested:
 
 
 @dataclass(frozen=True)
+class CloseRequested:
+    """A person or tool asks to close a batched pipeline's open window(s) now."""
+
+    request_id: str = spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+    pipeline: str = spec(pattern=NAME, description="batched pipeline name in the policy")
+    partition: str | None = spec(
+        None, max_length=256, description="the window's partition; none: every open window"
+    )
+    requested_by: str | None = spec(
+        None, max_length=256, description="caller identity, when known (recorded)"
+    )
+    reason: str | None = spec(
+        None, max_length=1024, description="free text, recorded with the decision"
+    )
+
+
+@dataclass(frozen=True)
 class PromoteRequested:
     """A person asks to promote a model version (skips the gate, not the ordering guard)."""
 
@@ -242,6 +261,7 @@ class AlertIncident:
 
 OutcomeKind = Literal[
     "triggered",
+    "batched",
     "promoted",
     "advanced",
     "rejected",
@@ -295,6 +315,7 @@ Payload = (
     | PauseRequested
     | ResumeRequested
     | ReplayRequested
+    | CloseRequested
     | Tick
     | AlertIncident
     | Outcome

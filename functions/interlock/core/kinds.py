@@ -19,6 +19,7 @@ from interlock.core.events import (
     PREFIX,
     AlertIncident,
     ApproveRequested,
+    CloseRequested,
     DataLanded,
     ModelEvaluated,
     ModelObserved,
@@ -77,6 +78,11 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         TriggerRequested, PREFIX + "pipeline.trigger.requested.v1",
         "pipeline.trigger.requested: run a pipeline",
+        key=_request_key, function="on_request", age="request", request=True,
+    ),
+    Kind(
+        CloseRequested, PREFIX + "pipeline.close.requested.v1",
+        "pipeline.close.requested: close a batched pipeline's open window(s) now",
         key=_request_key, function="on_request", age="request", request=True,
     ),
     Kind(

@@ -10,9 +10,15 @@ from datetime import datetime
 
 from interlock.core import moves, route
 from interlock.core.decision import Decision
-from interlock.core.effects import TriggerDag
+from interlock.core.effects import CloseWindow, TriggerDag
 from interlock.core.errors import PermanentError
-from interlock.core.events import DataLanded, PromoteRequested, RollbackRequested, TriggerRequested
+from interlock.core.events import (
+    CloseRequested,
+    DataLanded,
+    PromoteRequested,
+    RollbackRequested,
+    TriggerRequested,
+)
 from interlock.core.inbound import check_object_name
 from interlock.core.policy import ModelPolicy, Policy
 from interlock.core.state import ModelState, version_key
@@ -96,4 +102,18 @@ def trigger(req: TriggerRequested, policy: Policy) -> Decision:
     reasons = (
         f"{_requester(req.requested_by)}: {req.object_uri} → DAG {pipeline.dag_id} run {run_id} (generation {generation})",
     )
+    return Decision("triggered", pipeline.name, reasons, (effect,), None, True)
+
+
+def close(req: CloseRequested, policy: Policy, now: datetime) -> Decision:
+    """Close a batched pipeline's window(s) by hand: the same close as the sentinel's, marked
+    manual (the run's conf says `close_reason: manual`)."""
+    pipeline = policy.pipeline(req.pipeline)
+    if pipeline.batch is None:
+        raise PermanentError(
+            "pipeline", f"pipeline {pipeline.name} has no `batch:`: there is no window to close"
+        )
+    which = f"window {req.partition}" if req.partition is not None else "every open window"
+    reasons = (f"{_requester(req.requested_by)}: close {which} of pipeline {pipeline.name}",)
+    effect = CloseWindow(pipeline, req.partition, now)
     return Decision("triggered", pipeline.name, reasons, (effect,), None, True)

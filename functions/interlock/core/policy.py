@@ -52,6 +52,23 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Batch:
+    """`batch:` on a pipeline: objects gather in a window that closes into one run (`core.batch`).
+
+    Closed on the first of: the sentinel object, `quiet_s` without a new object, `max_wait_s`
+    since the first one, `max_objects` members (or by hand). `partition`'s capture groups split
+    windows; `while_running: coalesce` keeps a due window open while the pipeline's last run runs.
+    """
+
+    quiet_s: int = 120
+    max_wait_s: int = 900
+    max_objects: int = 500
+    sentinel: str | None = None
+    partition: str | None = None
+    while_running: Literal["queue", "coalesce"] = "queue"
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
     bucket: str
@@ -59,7 +76,7 @@ class Pipeline:
     glob: str
     dag_id: str
     conf: Mapping[str, str]
-    debounce_s: int = 0
+    batch: Batch | None = None  # None: one run per object generation
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from interlock.core.policy import (
     Rule,
     ServingSpec,
 )
+from interlock.core.policy_batch import debounce_problem, load_batch
 from interlock.core.smoke_load import smoke
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -191,7 +192,10 @@ def _rules(p: _Problems, value: Any, path: str, allow_relative: bool) -> tuple[R
 
 def _pipeline(p: _Problems, raw: Any, path: str) -> Pipeline:
     m = _mapping(p, raw, path)
-    _unknown_keys(p, m, path, {"name", "bucket", "prefix", "glob", "dag_id", "conf", "debounce"})
+    known = {"name", "bucket", "prefix", "glob", "dag_id", "conf", "batch", "debounce"}
+    _unknown_keys(p, m, path, known)
+    if "debounce" in m:
+        p.add(f"{path}.debounce", debounce_problem(m["debounce"]))
     conf: dict[str, str] = {}
     for key, value in _mapping(p, m.get("conf"), f"{path}.conf").items():
         where = f"{path}.conf.{key}"
@@ -210,7 +214,7 @@ def _pipeline(p: _Problems, raw: Any, path: str) -> Pipeline:
         glob=_string(p, m, "glob", path, default="*"),
         dag_id=_string(p, m, "dag_id", path, DAG_ID_RE),
         conf=conf,
-        debounce_s=_duration(p, m, "debounce", path, 0),
+        batch=load_batch(p.add, m.get("batch"), f"{path}.batch"),
     )
 
 
