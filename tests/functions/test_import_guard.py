@@ -29,6 +29,7 @@ REACHED = {
     "on_model_evaluated": "interlock.adapters.cloudrun",
     "on_model_observed": "interlock.adapters.ledger_sqlite",  # a fresh ledger: nothing serves
     "on_request": "interlock.adapters.ledger_sqlite",
+    "on_alert": "interlock.adapters.ledger_sqlite",
     "on_dead_letter": "interlock.adapters.ledger_sqlite",
     "on_tick": "interlock.adapters.ledger_sqlite",
 }
