@@ -18,7 +18,9 @@ def read_policy(path: str | Path) -> Policy:
     except OSError as exc:
         raise PolicyError([f"{file}: cannot read ({exc.strerror or exc})"]) from None
     try:
-        data = yaml.safe_load(text)
+        # libyaml's parser when PyYAML was built with it (the wheels are): the same safe
+        # constructor, parsed in C, ~10x faster than the pure-Python one on a cold start.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
