@@ -102,13 +102,20 @@ def alert(revision: str = "churn-v99") -> Event:
     incident = {
         "version": "1.2",
         "incident": {
-            "incident_id": f"0.bench{uuid.uuid4().hex[:12]}", "state": "open",
-            "started_at": int(now.timestamp()), "ended_at": None,
-            "policy_name": "churn: canary 5xx ratio", "condition_name": "5xx ratio above 5 %",
+            "incident_id": f"0.bench{uuid.uuid4().hex[:12]}",
+            "state": "open",
+            "started_at": int(now.timestamp()),
+            "ended_at": None,
+            "policy_name": "churn: canary 5xx ratio",
+            "condition_name": "5xx ratio above 5 %",
             "policy_user_labels": {"interlock-model": "churn"},
-            "resource": {"type": "cloud_run_revision",
-                         "labels": {"service_name": "churn", "revision_name": revision}},
-            "observed_value": "0.2", "threshold_value": "0.05", "summary": "bench",
+            "resource": {
+                "type": "cloud_run_revision",
+                "labels": {"service_name": "churn", "revision_name": revision},
+            },
+            "observed_value": "0.2",
+            "threshold_value": "0.05",
+            "summary": "bench",
         },
     }
     message_id = str(time.time_ns())

@@ -20,7 +20,10 @@ def read_policy(path: str | Path) -> Policy:
     try:
         # libyaml's parser when PyYAML was built with it (the wheels are): the same safe
         # constructor, parsed in C, ~10x faster than the pure-Python one on a cold start.
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if yaml.__with_libyaml__:
+            data = yaml.load(text, Loader=yaml.CSafeLoader)
+        else:
+            data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
