@@ -36,6 +36,7 @@ def hello() -> dict[str, Any]:
 class Start:
     seconds: float  # spawn → first answer
     peak_rss_mib: float  # VmHWM of the process after its first event
+    cpu_seconds: float  # user + system CPU of the process to its first answer (load-proof)
 
 
 def peak_rss_mib(pid: int | None) -> float:
@@ -46,6 +47,17 @@ def peak_rss_mib(pid: int | None) -> float:
     except OSError:
         pass
     return float("nan")  # not Linux: no /proc
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time the process has used (Linux /proc; 10 ms ticks)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")  # not Linux: no /proc
 
 
 def cold_start(
@@ -80,7 +92,8 @@ def cold_start(
                 # ephemeral range can connect the socket to itself, which echoes the request.)
                 time.sleep(0.005)
                 continue
-            return Start(time.monotonic() - began, peak_rss_mib(proc.pid))
+            took = time.monotonic() - began
+            return Start(took, peak_rss_mib(proc.pid), cpu_seconds(proc.pid))
         raise RuntimeError(f"{target} did not answer within 60 s; log {proc.log_path}")
     finally:
         proc.stop(grace_s=2)
@@ -90,4 +103,5 @@ def median_start(starts: list[Start]) -> Start:
     return Start(
         statistics.median(s.seconds for s in starts),
         max(s.peak_rss_mib for s in starts),
+        statistics.median(s.cpu_seconds for s in starts),
     )

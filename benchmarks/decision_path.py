@@ -9,6 +9,7 @@ alone cost to read.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
@@ -21,7 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "functions"))
 
 from interlock.adapters.policy_yaml import read_policy  # noqa: E402
+from interlock.core.binding import payload_message  # noqa: E402
+from interlock.core.codec import parse_time  # noqa: E402
 from interlock.core.dispatch import decide  # noqa: E402
+from interlock.core.events import (  # noqa: E402
+    ApproveRequested,
+    PauseRequested,
+    ReplayRequested,
+    ResumeRequested,
+)
 from interlock.core.inbound import parse_cloudevent  # noqa: E402
 from interlock.core.state import ModelState  # noqa: E402
 
@@ -33,12 +42,40 @@ KINDS = {  # event kind → its golden delivery
     "model.promote.requested": "model.promote.requested.json",
     "model.rollback.requested": "model.rollback.requested.json",
     "pipeline.trigger.requested": "pipeline.trigger.requested.json",
+    "monitoring.incident (alert)": "../monitoring/incident.open.json",
 }
+# The request kinds with no golden delivery: the rollback request's delivery, carrying each.
+REQUESTS = {
+    "model.approve.requested": ApproveRequested(
+        request_id="req-bench-approve", model="churn", version="2", requested_by="bench"
+    ),
+    "model.pause.requested": PauseRequested(request_id="req-bench-pause", model="churn"),
+    "model.resume.requested": ResumeRequested(request_id="req-bench-resume", model="churn"),
+    "event.replay.requested": ReplayRequested(
+        request_id="req-bench-replay", replay_of="bench-1", model="churn",
+        event=json.dumps(json.loads(
+            (REPO / "events" / "samples" / "structured" / "model.evaluated.json").read_text()
+        )),
+    ),
+}  # fmt: skip
 
 
 def delivery(name: str) -> tuple[dict[str, Any], bytes]:
     """(CloudEvent attributes, raw body) as functions-framework receives a binary delivery."""
     doc = json.loads((SAMPLES / name).read_text())
+    headers = doc["headers"]
+    attributes = {k[3:].lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
+    attributes["datacontenttype"] = headers.get("Content-Type", "application/json")
+    return attributes, json.dumps(doc["body"]).encode()
+
+
+def carrying(payload: object) -> tuple[dict[str, Any], bytes]:
+    """The rollback request's golden delivery with `payload` in it instead (same envelope)."""
+    doc = json.loads((SAMPLES / KINDS["model.rollback.requested"]).read_text())
+    msg = doc["body"]["message"]
+    sent = parse_time(msg["attributes"]["ce-time"], "ce-time")
+    inner = payload_message(payload, msg["attributes"]["ce-source"], msg["messageId"], sent)
+    msg["attributes"], msg["data"] = inner.attributes, base64.b64encode(inner.data).decode()
     headers = doc["headers"]
     attributes = {k[3:].lower(): v for k, v in headers.items() if k.lower().startswith("ce-")}
     attributes["datacontenttype"] = headers.get("Content-Type", "application/json")
@@ -65,8 +102,9 @@ def measure(seconds: float = 0.5) -> list[tuple[str, float, float]]:
     policy = read_policy(REPO / "interlock.yaml")
     state = ModelState()
     results = []
-    for kind, name in KINDS.items():
-        attributes, body = delivery(name)
+    deliveries = {kind: delivery(name) for kind, name in KINDS.items()}
+    deliveries.update({kind: carrying(payload) for kind, payload in REQUESTS.items()})
+    for kind, (attributes, body) in deliveries.items():
         first = parse_cloudevent(attributes, json.loads(body))
         now = first.time + timedelta(seconds=5)
 

@@ -8,6 +8,7 @@ judged expired or duplicate and every function runs its whole path.
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -94,6 +95,40 @@ def dead_letter() -> Event:
     }  # fmt: skip
 
 
+def alert(revision: str = "churn-v99") -> Event:
+    """An open Cloud Monitoring incident on a churn revision, as the Pub/Sub notification channel
+    delivers it (Google's incident JSON in `message.data`, no CloudEvents attributes)."""
+    now = datetime.now(UTC)
+    incident = {
+        "version": "1.2",
+        "incident": {
+            "incident_id": f"0.bench{uuid.uuid4().hex[:12]}",
+            "state": "open",
+            "started_at": int(now.timestamp()),
+            "ended_at": None,
+            "policy_name": "churn: canary 5xx ratio",
+            "condition_name": "5xx ratio above 5 %",
+            "policy_user_labels": {"interlock-model": "churn"},
+            "resource": {
+                "type": "cloud_run_revision",
+                "labels": {"service_name": "churn", "revision_name": revision},
+            },
+            "observed_value": "0.2",
+            "threshold_value": "0.05",
+            "summary": "bench",
+        },
+    }
+    message_id = str(time.time_ns())
+    return {
+        "specversion": "1.0", "type": PUBSUB_PUBLISHED, "id": message_id,
+        "source": "//pubsub.googleapis.com/projects/p/topics/interlock-alerts",
+        "time": format_time(now),
+        "data": {"message": {"data": base64.b64encode(json.dumps(incident).encode()).decode(),
+                             "messageId": message_id},
+                 "subscription": "projects/p/subscriptions/interlock-alerts-push"},
+    }  # fmt: skip
+
+
 def tick() -> Event:
     return _structured(Tick(schedule="bench"))
 
@@ -114,6 +149,7 @@ FIRST: dict[str, Callable[[], Event]] = {
     "on_model_evaluated": evaluated,
     "on_model_observed": observed,
     "on_request": rollback,
+    "on_alert": alert,
     "on_dead_letter": dead_letter,
     "on_tick": tick,
 }

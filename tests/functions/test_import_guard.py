@@ -22,13 +22,16 @@ from interlock_dev.processes import free_port
 from tests.fixtures.standin import StandInServer, unique_id
 
 REPO = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("google.cloud.aiplatform", "vertexai", "pandas", "airflow")
+# google.cloud.monitoring: only the tick's observer loads it, and only once a revision serves
+# (a fresh ledger: nothing does), so no first event here may.
+FORBIDDEN = ("google.cloud.aiplatform", "vertexai", "pandas", "airflow", "google.cloud.monitoring")
 # What shows the path really ran to its adapters (a guard over a short-circuit proves nothing).
 REACHED = {
     "on_data_landed": "interlock.adapters.airflow",
     "on_model_evaluated": "interlock.adapters.cloudrun",
     "on_model_observed": "interlock.adapters.ledger_sqlite",  # a fresh ledger: nothing serves
     "on_request": "interlock.adapters.ledger_sqlite",
+    "on_alert": "interlock.adapters.ledger_sqlite",
     "on_dead_letter": "interlock.adapters.ledger_sqlite",
     "on_tick": "interlock.adapters.ledger_sqlite",
 }

@@ -108,7 +108,9 @@ class SqliteLedger:
         with self._connect() as db:
             # WAL is a property of the file: set once, every later connection inherits it.
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            # One transaction: each CREATE on its own would be a commit (a disk flush) apiece,
+            # most of a fresh ledger's first event.
+            db.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -15,7 +15,11 @@ def _loader(duplicates: list[str]) -> Any:
     """A safe loader that notes every duplicated key (PyYAML alone keeps the last, silently)."""
     import yaml
 
-    class StrictLoader(yaml.SafeLoader):
+    # libyaml's parser when PyYAML was built with it (the wheels are): the same safe
+    # constructor, parsed in C, ~10x faster than the pure-Python one on a cold start.
+    base: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+    class StrictLoader(base):  # type: ignore[misc]
         def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen: dict[Any, Any] = {}
             for key_node, _ in node.value:
