@@ -71,8 +71,10 @@ install-chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
+# Two lanes side by side (tests/run_lanes.py): the whole-stack tests mostly wait, so they share
+# the two cores with the component tests; each lane on its own port range.
 test: install install-airflow install-airflow2 install-chromium lint unit
-	$(AIRFLOW_ENV) $(BIN)/pytest tests -q --ignore=tests/unit
+	$(AIRFLOW_ENV) $(BIN)/python tests/run_lanes.py
 
 bench: install install-airflow
 	$(AIRFLOW_ENV) $(BIN)/python benchmarks/suite.py

@@ -33,6 +33,8 @@ def test_whole_loop_promotes_canaries_and_rolls_back_with_predictions_switching(
         "advanced",
         "promoted",
         "rolled_back",
+        "triggered",  # the batched export: three files and _SUCCESS, one run
+        "held",  # its v3 evaluation arrives within the rollback's cooldown
     ]
     out = capsys.readouterr().out
     assert "served by v1: 40" in out and "served by v2: 40" in out

@@ -24,7 +24,8 @@ def stack(tmp_path_factory):
     require("Pub/Sub emulator", pubsub_unavailable())
     root = tmp_path_factory.mktemp("landing")
     policy = yaml.safe_load((REPO / "interlock.yaml").read_text())
-    policy["pipelines"][0]["dag_id"] = "interlock_noop"  # triggering is under test, not training
+    for pipeline in policy["pipelines"]:  # triggering is under test, not training
+        pipeline["dag_id"] = "interlock_noop"
     (root / "policy.yaml").write_text(yaml.safe_dump(policy))
     local = LocalStack(
         root / "stack",

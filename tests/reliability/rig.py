@@ -68,12 +68,13 @@ def reliability_policy() -> dict[str, Any]:
         )
         models.append(model)
     base["models"] = models
-    base["pipelines"][0]["dag_id"] = "interlock_noop"
-    # The conf names a model of this policy (policy check insists; the noop DAG ignores it).
-    base["pipelines"][0]["conf"]["model"] = MODELS[0]
+    for pipeline in base["pipelines"]:
+        pipeline["dag_id"] = "interlock_noop"
+        # The conf names a model of this policy (policy check insists; the noop DAG ignores it).
+        if "model" in pipeline.get("conf", {}):
+            pipeline["conf"]["model"] = MODELS[0]
     # The batched pipeline (tests/reliability/test_batch_burst.py): short timers, small windows.
     batched = base["pipelines"][1]
-    batched["dag_id"] = "interlock_noop"
     batched["batch"].update(quiet="3s", max_wait="60s", max_objects=BURST_MAX_OBJECTS)
     base["pending"] = dict(PENDING)
     return base
