@@ -11,6 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 
 : "${SERVING_SERVICES:?set SERVING_SERVICES: the Cloud Run services of interlock.yaml, comma-separated}"
+: "${LANDING_BUCKET:?set LANDING_BUCKET: the bucket the pipelines land in}"
 : "${AIRFLOW_USERNAME:=}"
 : "${AIRFLOW_PASSWORD_SECRET:=interlock-airflow-password}"
 
@@ -63,6 +64,10 @@ identities() {
   # binding cannot let the adapter poll the operation its own update started.
   ensure_role interlock.runOperationReader "interlock: poll Cloud Run operations" \
     "run.operations.get"
+  # A batch window's close lists the partition (strongly consistent), reads and writes its
+  # manifest create-only: no delete, no overwrite (storage.objects.update/delete left out).
+  ensure_role interlock.batchManifests "interlock: list landed objects, write batch manifests" \
+    "storage.objects.list,storage.objects.get,storage.objects.create"
 
   local role_alias="projects/${PROJECT_ID}/roles/interlock.modelAliasMover"
   local role_ops="projects/${PROJECT_ID}/roles/interlock.runOperationReader"
@@ -90,6 +95,14 @@ identities() {
   # as Monitoring has no resource-level IAM. Only the tick's identity reads metrics.
   gcloud projects add-iam-policy-binding "${PROJECT_ID}" --condition=None >/dev/null \
     --member="serviceAccount:${SA_TICK}" --role=roles/monitoring.viewer
+
+  # --- batch windows close where a landing (sentinel, max_objects), a manual close or the tick
+  # (quiet, max_wait) closes them: on the landing bucket only.
+  local role_manifests="projects/${PROJECT_ID}/roles/interlock.batchManifests"
+  for sa in "${SA_DATA_LANDED}" "${SA_REQUEST}" "${SA_TICK}"; do
+    gcloud storage buckets add-iam-policy-binding "gs://${LANDING_BUCKET}" >/dev/null \
+      --member="serviceAccount:${sa}" --role="${role_manifests}"
+  done
 
   # --- the deciding functions (and the tick that re-drives them) publish their outcome and their
   # dead letters; topic-level.
