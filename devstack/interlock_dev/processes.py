@@ -167,6 +167,12 @@ class ServiceProcess:
         except OSError:
             return ""
 
+    def terminate(self) -> None:
+        """SIGTERM the whole group now, without waiting (`stop` waits and kills what is left)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+
     def stop(self, grace_s: float = 10.0) -> None:
         if self.proc is None:
             return
