@@ -187,7 +187,7 @@ def test_promote_posts_a_valid_request_with_fresh_request_id_when_sent_to_a_url(
 
 
 def test_publish_builds_nested_fields_and_keeps_string_types(capsys, function_url):
-    argv = ["publish", "model.observed", "--to", function_url, "--no-wait"]
+    argv = ["publish", "model.observed", "--to", function_url, "--no-wait", "--allow-expired"]
     for field in ("model=churn", "revision=churn-v3", "version=3", "window_start=2026-11-25T10:00:00Z",
                   "window_end=2026-11-25T10:05:00Z", "sample_count=120", "metrics.error_rate=0.01"):  # fmt: skip
         argv += ["--field", field]

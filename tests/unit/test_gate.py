@@ -39,7 +39,7 @@ CASES = [
     ("in-cooldown", {}, state(cooldown_until=NOW + timedelta(minutes=1)), "held", ["in cooldown until"]),
     ("cooldown-over", {}, state(cooldown_until=NOW - timedelta(minutes=1)), "promoted", []),
     ("no-champion-absolute-only", {"metrics": {**M, "auc": 0.86}}, ModelState(), "promoted",
-     ["no champion yet: auc >= champion - 0.005 not applied", "v4 serves 100 %"]),
+     ["gate passed: auc >= 0.85, latency_ms <= 120\n", "no champion yet: auc >= champion - 0.005 not applied", "v4 serves 100 %"]),
     ("no-champion-absolute-fails", {"metrics": {**M, "auc": 0.84}}, ModelState(), "rejected", ["auc = 0.84"]),
     ("newer-supersedes-candidate", {"version": "6", "run_id": "r6"}, state(candidate="5"), "promoted", ["supersedes candidate v5"]),
 ]  # fmt: skip
@@ -51,7 +51,7 @@ CASES = [
 def test_gate_decides_when_table_row(overrides, st, kind, expected):
     decision = gate(evaluated(**overrides), st, policy().model("churn"), NOW)
     assert decision.kind == kind, decision.reasons
-    text = "\n".join(decision.reasons)
+    text = "\n".join(decision.reasons) + "\n"
     for fragment in expected:
         assert fragment in text
     if kind not in ("promoted",):

@@ -151,7 +151,7 @@ EXPECTED: dict[str, Expect] = {
     "eventarc-pubsub-binary/gcs-notification.finalize.json": LANDED,
     "eventarc-pubsub-binary/gcs-notification.finalize.payload-none.json": LANDED_ATTRIBUTES_ONLY,
     "eventarc-pubsub-binary/gcs-notification.delete.json": Expect(
-        None, GCS_FINALIZED, ignored="OBJECT_DELETE"
+        None, "google.cloud.storage.object.v1.deleted", ignored="OBJECT_DELETE"
     ),
     "emulator-push/gcs-notification.finalize.json": LANDED,
     "structured/storage.object.finalized.json": LANDED,

@@ -86,6 +86,14 @@ def parser() -> argparse.ArgumentParser:
         help="payload field (repeatable; metrics.auc=0.9)",
     )
     p.add_argument("--file", help="payload or structured CloudEvent JSON ('-' for stdin)")
+    p.add_argument(
+        "--policy",
+        help="policy whose max_event_age to check against (default: $INTERLOCK_POLICY or the "
+        "local stack's)",
+    )
+    p.add_argument(
+        "--allow-expired", action="store_true", help="publish even past the policy's max_event_age"
+    )
     _publishing(p)
 
     p = sub.add_parser("promote", help="ask to promote a model version (skips the gate)")

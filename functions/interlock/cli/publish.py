@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import typing
 import uuid
@@ -16,7 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock import topics
-from interlock.cli.common import caller, fail, open_ledger, read_json
+from interlock.cli.common import (
+    caller,
+    fail,
+    load_policy_or_fail,
+    open_ledger,
+    policy_path,
+    read_json,
+)
 from interlock.cli.target import Target, resolve
 from interlock.core import binding, codec
 from interlock.core.errors import InterlockError, PermanentError
@@ -186,8 +194,28 @@ def publish_command(args: Any) -> int:
         payload = fields_to_payload(OWN_TYPES[ce_type], args.field or [])
     target = resolve(args.project, args.ledger)
     value = validated(ce_type, payload)
+    if not args.allow_expired:
+        refuse_expired(ce_type, value, args.policy)
     sent = send(ce_type, value, to=args.to, target=target, topic=args.topic, echo=not args.json)
     return settle(args, sent, target, {"type": ce_type})
+
+
+def refuse_expired(ce_type: str, value: Any, policy_arg: str | None) -> None:
+    """Refuse, before it goes out, an event the functions would only record as `expired`."""
+    from interlock.core.expiry import expiry
+    from interlock.core.inbound import Inbound
+
+    if policy_arg is None and not os.path.exists(policy_path(None)):
+        return  # no policy here to know its max_event_age by: the functions judge it
+    policy = load_policy_or_fail(policy_arg)
+    now = datetime.now(UTC)
+    reason = expiry(Inbound("cli", ce_type, "cli", now, value), policy, now)
+    if reason is not None:
+        fail(
+            f"not published: {reason} (policy {policy_path(policy_arg)}), so the functions "
+            "would only record it as expired; give it a recent time, or pass --allow-expired "
+            "to publish it anyway"
+        )
 
 
 def request_id() -> str:

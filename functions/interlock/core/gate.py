@@ -119,7 +119,13 @@ def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) 
     failures, notes = check(ev, champion, mp.gate)
     if failures:
         return Decision("rejected", subject, (*failures, *notes, f"v{ev.version} not promoted"))
-    passed = f"gate passed: {', '.join(r.describe() for r in mp.gate.rules)}"
+    # Only the rules that were applied: a relative rule with no champion value is a note, not a pass.
+    applied = [
+        r.describe()
+        for r in mp.gate.rules
+        if not r.relative or (champion is not None and r.metric in champion.metrics)
+    ]
+    passed = f"gate passed: {', '.join(applied) or 'no rule applied'}"
     if state.held is not None and version_key(state.held.version) <= version_key(ev.version):
         state = state.replace(held=None)
     return moves.start(state, mp, ev.version, evaluation_record(ev), now, (passed, *notes))

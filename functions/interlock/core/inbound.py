@@ -222,14 +222,26 @@ def _from_incident(doc: dict[str, Any], message_id: str, source: str) -> Inbound
     return Inbound(message_id, MONITORING_INCIDENT, source, parsed.started_at, parsed, message_id)
 
 
+_GCS_PREFIX = "google.cloud.storage.object.v1."
+# Cloud Storage's notification eventType → the CloudEvents type Eventarc gives the same change.
+_GCS_TYPES = {
+    "OBJECT_FINALIZE": GCS_FINALIZED,
+    "OBJECT_DELETE": f"{_GCS_PREFIX}deleted",
+    "OBJECT_ARCHIVE": f"{_GCS_PREFIX}archived",
+    "OBJECT_METADATA_UPDATE": f"{_GCS_PREFIX}metadataUpdated",
+}
+
+
 def _from_gcs_notification(
     attrs: Mapping[str, str], body: bytes | None, message_id: str, source: str
 ) -> Inbound:
     event_type = attrs["eventType"]
     when = _time(attrs.get("eventTime"), "message.attributes.eventTime")
+    # Each notification under its own CloudEvents type: a delete is never shown as "finalized".
+    ce_type = _GCS_TYPES.get(event_type, f"{_GCS_PREFIX}unknown")
 
     def inbound(landed: DataLanded | None, ignored: str | None = None) -> Inbound:
-        return Inbound(message_id, GCS_FINALIZED, source, when, landed, message_id, ignored)
+        return Inbound(message_id, ce_type, source, when, landed, message_id, ignored)
 
     if event_type != "OBJECT_FINALIZE":
         return inbound(None, f"GCS notification {event_type[:40]!r} is not OBJECT_FINALIZE")
