@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from interlock.core.codec import spec
 
@@ -19,6 +19,21 @@ VERSION_ID = r"^[0-9]{1,18}$"
 REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 GCS_URI = r"^gs://[a-z0-9][a-z0-9._\-]{1,220}/[^#]+#[0-9]{1,20}$"
 REVISION = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+def request_id_spec() -> Any:
+    """Every request's id: a re-publish with it is recognised (one field spec, eight requests)."""
+    return spec(
+        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
+    )
+
+
+def requested_by_spec() -> Any:
+    return spec(None, max_length=256, description="caller identity, when known (recorded)")
+
+
+def reason_spec() -> Any:
+    return spec(None, max_length=1024, description="free text, recorded with the decision")
 
 
 @dataclass(frozen=True)
@@ -84,119 +99,77 @@ class ModelObserved:
 class TriggerRequested:
     """A person or tool asks to run a pipeline on one pinned object."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     pipeline: str = spec(pattern=NAME, description="pipeline name in the policy")
     object_uri: str = spec(pattern=GCS_URI, description="gs://bucket/name#generation")
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
 class CloseRequested:
     """A person or tool asks to close a batched pipeline's open window(s) now."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     pipeline: str = spec(pattern=NAME, description="batched pipeline name in the policy")
     partition: str | None = spec(
         None, max_length=256, description="the window's partition; none: every open window"
     )
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
 class PromoteRequested:
     """A person asks to promote a model version (skips the gate, not the ordering guard)."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     model: str = spec(pattern=NAME, description="model name in the policy")
     version: str = spec(pattern=VERSION_ID, description="Vertex AI Model Registry version id")
     force: bool = spec(False, description="also promote over a newer champion")
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
 class RollbackRequested:
     """A person asks to return a model's traffic and alias to its previous good version."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     model: str = spec(pattern=NAME, description="model name in the policy")
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
 class ApproveRequested:
     """A person approves a canary waiting at an `approve` step to take its next step."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     model: str = spec(pattern=NAME, description="model name in the policy")
     version: str = spec(pattern=VERSION_ID, description="the candidate version approved")
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
 class PauseRequested:
     """A person holds a model's automatic promotions and advances (rollbacks: the policy's)."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     model: str = spec(pattern=NAME, description="model name in the policy")
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
 class ResumeRequested:
     """A person ends a pause; a promotion the pause held is re-decided at once."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     model: str = spec(pattern=NAME, description="model name in the policy")
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
@@ -204,9 +177,7 @@ class ReplayRequested:
     """A person re-runs a dead-lettered event on purpose: decided anew under this request's id,
     its outcome naming the original (never a silent duplicate of the first record)."""
 
-    request_id: str = spec(
-        pattern=REQUEST_ID, description="caller-chosen id; a re-publish with it is recognised"
-    )
+    request_id: str = request_id_spec()
     replay_of: str = spec(max_length=256, description="the dead-lettered event's CloudEvents id")
     event: str = spec(
         max_length=65536,
@@ -215,12 +186,8 @@ class ReplayRequested:
     model: str | None = spec(
         None, pattern=NAME, description="the model the event is about (null: a stateless event)"
     )
-    requested_by: str | None = spec(
-        None, max_length=256, description="caller identity, when known (recorded)"
-    )
-    reason: str | None = spec(
-        None, max_length=1024, description="free text, recorded with the decision"
-    )
+    requested_by: str | None = requested_by_spec()
+    reason: str | None = reason_spec()
 
 
 @dataclass(frozen=True)
