@@ -63,7 +63,22 @@ def cpu_seconds(pid: int | None) -> float:
 def cold_start(
     target: str, source: Path, env: dict[str, str], event: Callable[[], dict[str, Any]], logs: Path
 ) -> Start:
-    """One fresh process: seconds to the first answered event (any HTTP status below 500)."""
+    """One fresh process: seconds to the first answered event (any HTTP status below 500).
+
+    A start whose server never bound its port is run again on another port (up to 3 times):
+    our own polls target a port in the ephemeral range, where a connect can bind its source port
+    to the very port polled (a self-connection) and hold it while the server tries to listen.
+    """
+    for _ in range(3):
+        start = _one_start(target, source, env, event, logs)
+        if start is not None:
+            return start
+    raise RuntimeError(f"{target}: its server could not bind a port three times; logs in {logs}")
+
+
+def _one_start(
+    target: str, source: Path, env: dict[str, str], event: Callable[[], dict[str, Any]], logs: Path
+) -> Start | None:
     from interlock_dev.processes import ServiceProcess, free_port
 
     port = free_port(47700)
@@ -75,6 +90,8 @@ def cold_start(
     proc = ServiceProcess(f"bench-{target}", argv, logs / f"bench-{target}.log", env).start()
     try:
         while time.monotonic() - began < 60:
+            if not proc.alive():
+                return None  # exited before answering: it could not listen (see cold_start)
             request = urllib.request.Request(
                 f"http://{HOST}:{port}/", data=body, method="POST",
                 headers={"Content-Type": "application/cloudevents+json"},
@@ -88,8 +105,7 @@ def cold_start(
                         f"{target} failed: {err.read()[:300]!r}; log {proc.log_path}"
                     ) from None
             except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
-                # Not listening yet. (An HTTPException: connecting to a free port in the
-                # ephemeral range can connect the socket to itself, which echoes the request.)
+                # Not listening yet. (An HTTPException: a self-connection, see cold_start.)
                 time.sleep(0.005)
                 continue
             took = time.monotonic() - began

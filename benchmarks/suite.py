@@ -216,6 +216,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="fresh processes per function")
     parser.add_argument("--no-airflow", action="store_true", help="skip on_data_landed's Airflow")
+    parser.add_argument("--only", action="append", choices=[b.__name__ for b in BENCHMARKS],
+                        help="run only this benchmark (repeatable); default: all")  # fmt: skip
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="interlock-bench-"))
     print(f"make bench: stack under {root}", flush=True)
@@ -236,6 +238,8 @@ def main() -> int:
         bench = Bench(stack, env, root, args.rounds)
         rows: list[Row] = []
         for benchmark in BENCHMARKS:
+            if args.only and benchmark.__name__ not in args.only:
+                continue
             began = time.monotonic()
             rows += benchmark(bench)
             print(f"  {benchmark.__name__} ({time.monotonic() - began:.0f} s)", flush=True)
