@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock import topics
+from interlock.cli.replay import HOLD
 from interlock.local_stack import LOCAL_PROJECT, STATE_FILE, running
 from interlock_dev.processes import (
     HOST,
@@ -418,6 +419,9 @@ class LocalStack:
                 admin.ensure_subscription(f"{topic}-push", topic, policy, push_to=endpoint)
             for topic in (topics.DECISIONS, topics.DEAD_LETTER):
                 admin.ensure_subscription(f"{topic}-tail", topic)
+            # What `interlock replay` reads, as deploy/topics.sh creates it in a project (the
+            # tail is `dev events`' and is acked as it is read).
+            admin.ensure_subscription(HOLD, topics.DEAD_LETTER)
         finally:
             admin.close()
         self.progress(

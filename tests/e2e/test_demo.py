@@ -7,6 +7,7 @@ import pytest
 
 from interlock_dev.demo import Demo, Timeline, demo_stack
 
+from .demo_report import check_report as _check_report
 from .leftovers import processes_under
 
 
@@ -20,6 +21,7 @@ def test_whole_loop_promotes_canaries_and_rolls_back_with_predictions_switching(
         info = stack.start()
         demo = Demo(stack, info, timeline)
         demo.run()  # raises StepFailed naming the step that did not happen
+        _check_report(stack, info)  # the page `make demo` writes, rendered in Chromium
     finally:
         if demo is not None:
             demo.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,13 @@ from interlock.core.kinds import BY_PAYLOAD, model_of
 from interlock.core.state import ModelState
 
 
-def _state(path: str | None, model: str | None) -> ModelState:
+def _state(path: str | None, model: str | None, ledger: Any = None) -> ModelState:
     if path is None:
-        return ModelState()
+        # What the model is now, when a ledger is at hand: explaining an event against nothing
+        # serving on a stack where v2 serves would answer a question nobody asked.
+        if ledger is None or model is None:
+            return ModelState()
+        return ledger.load(model).state  # type: ignore[no-any-return]
     doc = read_json(path, "state file")
     if isinstance(doc, dict) and model is not None and model in doc:
         doc = doc[model]
@@ -45,8 +50,21 @@ def summary(state: ModelState, steps: tuple[int, ...] | None = None) -> str:
     return ", ".join(parts) or "nothing serving yet"
 
 
+def _target(args: Any) -> tuple[Any, Any]:
+    """The local stack's policy and ledger when one runs here, or the ledger --ledger names.
+    INTERLOCK_LEDGER alone does not make explain read a ledger: it stays offline unless asked."""
+    from interlock.cli.common import open_ledger
+    from interlock.cli.target import resolve
+
+    target = resolve(args.project, args.ledger)
+    spec = args.ledger or (target.local or {}).get("ledger")
+    policy = args.policy or os.environ.get("INTERLOCK_POLICY") or (target.local or {}).get("policy")
+    return policy, (open_ledger(spec, target.project) if spec and args.state is None else None)
+
+
 def explain_command(args: Any) -> int:
-    policy = load_policy_or_fail(args.policy)
+    policy_arg, ledger = _target(args)
+    policy = load_policy_or_fail(policy_arg)
     doc = read_json(args.event, "event file")
     now = codec.parse_time(args.now, "--now") if args.now else datetime.now(UTC)
     try:
@@ -61,7 +79,7 @@ def explain_command(args: Any) -> int:
             print(f"why       - {err}")
         return 0
     model = model_of(event.payload)
-    state = _state(args.state, model)
+    state = _state(args.state, model, ledger)
     try:
         decision = decide(event, policy, state, now)
     except PermanentError as err:

@@ -142,19 +142,21 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
     p.add_argument(
-        "--policy", help=f"policy file (default: $INTERLOCK_POLICY or {policy_path(None)})"
+        "--policy",
+        help=f"policy file (default: $INTERLOCK_POLICY, the local stack's, or {policy_path(None)})",
     )
     p.add_argument(
         "--state",
         help='model state JSON file: {"champion": {"version": "7", "revision": '
-        '"churn-v7"}, …} or {MODEL: {…}} (default: nothing serving)',
+        '"churn-v7"}, …} or {MODEL: {…}} (default: the model\'s state in --ledger or the '
+        "local stack's ledger; else nothing serving)",
     )
     p.add_argument("--now", help="decide as of this RFC 3339 time (default: now)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--ledger",
-        help="read-only: also show the batch window a landing would join and how the runs it "
-        "triggered ended (firestore | sqlite:PATH)",
+        help="read-only: the model's state from it, the batch window a landing would join and "
+        "how the runs it triggered ended (firestore | sqlite:PATH; default: the local stack's)",
     )
     p.add_argument("--project", help="Google Cloud project of the Firestore ledger")
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
 from interlock.cli.common import caller, fail, load_policy_or_fail, policy_path
 from interlock.cli.publish import SHORT_TYPES, request_id, send, settle, validated, version_of
-from interlock.cli.target import resolve
+from interlock.cli.target import Target, resolve
 
 COMMANDS = ("approve", "pause", "resume")
 
@@ -29,7 +30,11 @@ def add_parsers(sub: Any, publishing: Callable[[argparse.ArgumentParser], None])
         q = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         q.add_argument("model", nargs="?", help="the model (or --all)")
         q.add_argument("--all", action="store_true", help="every model in the policy")
-        q.add_argument("--policy", help=f"policy file, for --all (default: {policy_path(None)})")
+        q.add_argument(
+            "--policy",
+            help="policy file, for --all (default: $INTERLOCK_POLICY, the local stack's, or "
+            f"{policy_path(None)})",
+        )
     for name in COMMANDS:
         q = sub.choices[name]
         q.add_argument("--reason", help="why (recorded in the decision trail)")
@@ -37,21 +42,23 @@ def add_parsers(sub: Any, publishing: Callable[[argparse.ArgumentParser], None])
         publishing(q)
 
 
-def _models(args: Any) -> list[str]:
+def _models(args: Any, target: Target) -> list[str]:
     if args.command == "approve":
         return [args.model]
     if args.all == bool(args.model):
         fail(f"{args.command}: name one MODEL or pass --all")
     if args.model:
         return [args.model]
-    return [m.name for m in load_policy_or_fail(args.policy).models]
+    # --all means the models of the policy the functions decide with: a local stack's own.
+    path = args.policy or os.environ.get("INTERLOCK_POLICY") or (target.local or {}).get("policy")
+    return [m.name for m in load_policy_or_fail(path).models]
 
 
 def operator_command(args: Any) -> int:
     ce_type = SHORT_TYPES[f"model.{args.command}.requested"]
     target = resolve(args.project, args.ledger)
     code = 0
-    for model in _models(args):
+    for model in _models(args, target):
         payload: dict[str, Any] = {
             "request_id": request_id(),
             "requested_by": caller(args.by),
