@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from interlock.core.effects import Effect
 from interlock.core.events import OutcomeKind
 from interlock.core.state import ModelState
+from interlock.core.values import fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class Decision:
     """A decision: the runner applies `effects` in order, then commits `state` with the outcome."""
@@ -21,3 +24,17 @@ class Decision:
     manual: bool = False
     # Recorded instead when a `SmokeCheck` effect fails (`core.smoke`); None: no smoke check.
     on_smoke_failure: Decision | None = None
+
+    def replace(self, **changes: object) -> Decision:
+        """`dataclasses.replace` without re-running `__init__` field by field (a replay's
+        decision is the replayed one, re-labelled); Decision has no `__post_init__` to honour."""
+        if not _DECISION_FIELDS.issuperset(changes):
+            unknown = sorted(changes.keys() - _DECISION_FIELDS)
+            raise TypeError(f"Decision has no field {unknown[0]!r}")
+        new = object.__new__(Decision)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
+
+_DECISION_FIELDS = frozenset(f.name for f in dataclasses.fields(Decision))

@@ -13,8 +13,10 @@ from datetime import datetime
 
 from interlock.core.batch import Member
 from interlock.core.policy import Pipeline
+from interlock.core.values import fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class TriggerDag:
     pipeline: str
@@ -26,6 +28,7 @@ class TriggerDag:
         return f"trigger DAG {self.dag_id} run {self.run_id}"
 
 
+@fast_init
 @dataclass(frozen=True)
 class DeployRevision:
     """Ensure Cloud Run revision `revision` of `service` serves `version`, holding no traffic yet.
@@ -55,6 +58,7 @@ SMOKE = "smoke"
 TRAFFIC_TAGS = (CHAMPION, CANDIDATE, PREVIOUS, SMOKE)
 
 
+@fast_init
 @dataclass(frozen=True)
 class TrafficSplit:
     revision: str
@@ -66,6 +70,7 @@ class TrafficSplit:
         return f"{self.revision}={self.percent}%{tag}"
 
 
+@fast_init
 @dataclass(frozen=True)
 class SetTraffic:
     """Set the service's whole traffic block (percents sum to 100)."""
@@ -78,6 +83,7 @@ class SetTraffic:
         return "traffic " + ", ".join(s.describe() for s in self.splits)
 
 
+@fast_init
 @dataclass(frozen=True)
 class MoveAliases:
     """Put `add` aliases on `version` (Vertex moves them off any other version) and drop `remove`."""
@@ -93,6 +99,7 @@ class MoveAliases:
         return f"aliases v{self.version} " + " ".join(parts)
 
 
+@fast_init
 @dataclass(frozen=True)
 class SmokeCheck:
     """Tag `revision` at 0 % (`SMOKE`) and POST `request` to its tag URL + `path`: any answer
@@ -115,6 +122,7 @@ class SmokeCheck:
         )
 
 
+@fast_init
 @dataclass(frozen=True)
 class JoinWindow:
     """Add `member` to the open batch window of (pipeline, partition) — a sentinel (`member`
@@ -130,6 +138,7 @@ class JoinWindow:
         return f"join batch window {self.pipeline.name}/{self.partition}: {what}"
 
 
+@fast_init
 @dataclass(frozen=True)
 class CloseWindow:
     """Close the open window of (pipeline, partition) now — every open one when partition is

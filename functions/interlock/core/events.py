@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from interlock.core.codec import spec
+from interlock.core.values import fast_init
 
 PREFIX = "dev.interlock."
 NAME = r"^[a-z][a-z0-9-]{0,62}$"
@@ -36,6 +37,7 @@ def reason_spec() -> Any:
     return spec(None, max_length=1024, description="free text, recorded with the decision")
 
 
+@fast_init
 @dataclass(frozen=True)
 class DataLanded:
     """A Cloud Storage object was finalized (any inbound shape, normalized)."""
@@ -61,6 +63,7 @@ class DataLanded:
         return f"gs://{self.bucket}/{self.name}#{self.generation}"
 
 
+@fast_init
 @dataclass(frozen=True)
 class ModelEvaluated:
     """A training pipeline evaluated a registered model version."""
@@ -80,6 +83,7 @@ class ModelEvaluated:
     )
 
 
+@fast_init
 @dataclass(frozen=True)
 class ModelObserved:
     """Live metrics of one serving revision over one window."""
@@ -95,6 +99,7 @@ class ModelObserved:
     )
 
 
+@fast_init
 @dataclass(frozen=True)
 class TriggerRequested:
     """A person or tool asks to run a pipeline on one pinned object."""
@@ -106,6 +111,7 @@ class TriggerRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class CloseRequested:
     """A person or tool asks to close a batched pipeline's open window(s) now."""
@@ -119,6 +125,7 @@ class CloseRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class PromoteRequested:
     """A person asks to promote a model version (skips the gate, not the ordering guard)."""
@@ -131,6 +138,7 @@ class PromoteRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class RollbackRequested:
     """A person asks to return a model's traffic and alias to its previous good version."""
@@ -141,6 +149,7 @@ class RollbackRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class ApproveRequested:
     """A person approves a canary waiting at an `approve` step to take its next step."""
@@ -152,6 +161,7 @@ class ApproveRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class PauseRequested:
     """A person holds a model's automatic promotions and advances (rollbacks: the policy's)."""
@@ -162,6 +172,7 @@ class PauseRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class ResumeRequested:
     """A person ends a pause; a promotion the pause held is re-decided at once."""
@@ -172,6 +183,7 @@ class ResumeRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class ReplayRequested:
     """A person re-runs a dead-lettered event on purpose: decided anew under this request's id,
@@ -190,6 +202,7 @@ class ReplayRequested:
     reason: str | None = reason_spec()
 
 
+@fast_init
 @dataclass(frozen=True)
 class Tick:
     """The clock: Cloud Scheduler publishes one a minute; the tick re-drives pending events.
@@ -202,6 +215,7 @@ class Tick:
     )
 
 
+@fast_init
 @dataclass(frozen=True)
 class AlertIncident:
     """A Cloud Monitoring incident (notification schema 1.2) about a model's serving revision.
@@ -250,6 +264,7 @@ OutcomeKind = Literal[
 ]
 
 
+@fast_init
 @dataclass(frozen=True)
 class Outcome:
     """What interlock decided for one event, and what it changed."""

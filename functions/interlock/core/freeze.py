@@ -38,6 +38,8 @@ def active_until(w: FreezeWindow, now: datetime) -> datetime | None:
 
 def frozen(mp: ModelPolicy, now: datetime) -> tuple[str, datetime] | None:
     """(why, until) of the freeze window on at `now` that ends last; None when none is."""
+    if not mp.freeze:  # most models: no window to look at
+        return None
     on = [(until, w) for w in mp.freeze if (until := active_until(w, now)) is not None]
     if not on:
         return None

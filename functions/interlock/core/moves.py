@@ -11,6 +11,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from interlock.core import smoke
+from interlock.core.codec import format_seconds
 from interlock.core.decision import Decision
 from interlock.core.effects import (
     CANDIDATE,
@@ -145,11 +146,12 @@ def complete(
     cand = state.candidate
     assert cand is not None
     old = state.champion
+    guard_until = now + timedelta(seconds=mp.guard.guard_window_s)
     nxt = state.replace(
         champion=Serving(cand.version, cand.revision, cand.evaluation, now),
         previous=old if old is not None else state.previous,
         candidate=None,
-        guard_until=now + timedelta(seconds=mp.guard.guard_window_s),
+        guard_until=guard_until,
         inconclusive_streak=0,
         windows=_without(state, old.revision) if old is not None else state.windows,
     )
@@ -159,7 +161,7 @@ def complete(
     ]
     if old is not None:
         effects.append(aliases(mp, old.version, add=("previous",)))
-    done = f"v{cand.version} is champion (100 %); guard window until {nxt.guard_until:%Y-%m-%dT%H:%M:%SZ}"
+    done = f"v{cand.version} is champion (100 %); guard window until {format_seconds(guard_until)}"
     return Decision("promoted", mp.name, reasons + (done,), tuple(effects), nxt, manual)
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ class Rule:
         return observed >= limit if self.op == ">=" else observed <= limit
 
     def describe(self) -> str:
+        return self._description
+
+    @functools.cached_property
+    def _description(self) -> str:
+        """Worked out once per rule: every gate decision lists the rules it applied."""
         if not self.relative:
             return f"{self.metric} {self.op} {self.value:g}"
         if self.value == 0:
@@ -175,8 +181,9 @@ class ModelPolicy:
     observe: Observe | None = None
     freeze: tuple[FreezeWindow, ...] = ()  # the policy's `freeze:` windows and the model's own
 
-    @property
+    @functools.cached_property
     def service_id(self) -> str:
+        """Worked out once per model: every revision name starts with it."""
         match = SERVICE_RE.match(self.service)
         return match.group(1) if match else self.service
 

@@ -7,7 +7,6 @@ re-publish of the same replay request is recognised like any request.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -44,4 +43,4 @@ def replay(
     why = f"replay{who} of dead-lettered event {req.replay_of} ({inner.type})" + (
         f": {req.reason}" if req.reason else ""
     )
-    return dataclasses.replace(decided, reasons=(why, *decided.reasons), manual=True)
+    return decided.replace(reasons=(why, *decided.reasons), manual=True)

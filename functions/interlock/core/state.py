@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Literal
 
 from interlock.core.events import ModelEvaluated
+from interlock.core.values import fast_init
 
 Verdict = Literal["healthy", "breach", "inconclusive"]
 
 
+@fast_init
 @dataclass(frozen=True)
 class EvaluationRecord:
     """The evaluation a serving version was promoted on: the baseline for relative rules."""
@@ -28,6 +30,7 @@ class EvaluationRecord:
     run_id: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class Serving:
     version: str
@@ -36,6 +39,7 @@ class Serving:
     since: datetime | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class Candidate:
     version: str
@@ -50,12 +54,14 @@ class Candidate:
     approval_timed_out: bool = False
 
 
+@fast_init
 @dataclass(frozen=True)
 class Window:
     end: datetime
     verdict: Verdict
 
 
+@fast_init
 @dataclass(frozen=True)
 class ModelState:
     champion: Serving | None = None
@@ -80,9 +86,9 @@ class ModelState:
     def replace(self, **changes: object) -> ModelState:
         """`dataclasses.replace` without re-running `__init__` field by field: every decision
         makes one or two, and ModelState has no `__post_init__` to honour."""
-        unknown = changes.keys() - _STATE_FIELDS
-        if unknown:
-            raise TypeError(f"ModelState has no field {sorted(unknown)[0]!r}")
+        if not _STATE_FIELDS.issuperset(changes):
+            unknown = sorted(changes.keys() - _STATE_FIELDS)
+            raise TypeError(f"ModelState has no field {unknown[0]!r}")
         new = object.__new__(ModelState)
         new.__dict__.update(self.__dict__)
         new.__dict__.update(changes)
