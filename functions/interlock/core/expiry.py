@@ -34,11 +34,11 @@ def expiry(event: Inbound, policy: Policy, now: datetime) -> str | None:
     when = event_time(event)
     if kind is None or when is None:
         return None
-    limit = policy.max_age_s[kind]
+    limit = policy.max_age[kind]
     age = now - when
-    if age <= timedelta(seconds=limit):
+    if age <= limit:
         return None
-    return f"expired: event is {human(age)} old, max_event_age.{kind} is {human(timedelta(seconds=limit))}"
+    return f"expired: event is {human(age)} old, max_event_age.{kind} is {human(limit)}"
 
 
 def human(delta: timedelta) -> str:

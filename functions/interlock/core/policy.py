@@ -9,7 +9,7 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from interlock.core.errors import PermanentError
@@ -210,6 +210,11 @@ class Policy:
     models: tuple[ModelPolicy, ...]
     max_age_s: Mapping[str, int]
     pending: PendingPolicy = PendingPolicy()
+
+    @functools.cached_property
+    def max_age(self) -> Mapping[str, timedelta]:
+        """`max_age_s` as the timedeltas every event's age is compared with (made once)."""
+        return {kind: timedelta(seconds=s) for kind, s in self.max_age_s.items()}
 
     def model(self, name: str) -> ModelPolicy:
         for m in self.models:
