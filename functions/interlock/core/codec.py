@@ -222,7 +222,12 @@ def _fast_path(tp: Any, s: Spec, checked: Decoder) -> Decoder:
         if s.pattern is None:
 
             def string(value: Any, path: str) -> Any:
-                if value.__class__ is str and len(value) <= limit and printable_ascii(value):
+                if (
+                    value.__class__ is str
+                    and len(value) <= limit
+                    and value.isascii()
+                    and (value.isprintable() if len(value) < _LONG else printable_ascii(value))
+                ):
                     return value
                 return checked(value, path)
 
@@ -233,7 +238,8 @@ def _fast_path(tp: Any, s: Spec, checked: Decoder) -> Decoder:
             if (
                 value.__class__ is str
                 and len(value) <= limit
-                and printable_ascii(value)
+                and value.isascii()
+                and (value.isprintable() if len(value) < _LONG else printable_ascii(value))
                 and fullmatch(value)
             ):
                 return value

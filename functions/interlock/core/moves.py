@@ -59,8 +59,7 @@ def traffic(state: ModelState, mp: ModelPolicy) -> SetTraffic:
         splits.append(TrafficSplit(champion.revision, 100 - share, CHAMPION))
     if candidate is not None:
         splits.append(TrafficSplit(candidate.revision, share, CANDIDATE))
-    used = {s.revision for s in splits}
-    if previous is not None and previous.revision not in used:
+    if previous is not None and previous.revision not in {s.revision for s in splits}:
         splits.append(TrafficSplit(previous.revision, 0, PREVIOUS))
     return SetTraffic(model=mp.name, service=mp.service, splits=tuple(splits))
 
@@ -146,7 +145,7 @@ def complete(
     cand = state.candidate
     assert cand is not None
     old = state.champion
-    guard_until = now + timedelta(seconds=mp.guard.guard_window_s)
+    guard_until = now + mp.guard.guard_window
     nxt = state.replace(
         champion=Serving(cand.version, cand.revision, cand.evaluation, now),
         previous=old if old is not None else state.previous,

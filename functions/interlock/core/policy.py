@@ -145,6 +145,11 @@ class Guard:
     # While a human paused the model or a freeze window is on: rollbacks still happen, or hold.
     while_paused: Literal["rollback", "hold"] = "rollback"
 
+    @functools.cached_property
+    def guard_window(self) -> timedelta:
+        """`guard_window_s` as a timedelta, made once: every promotion adds it to now."""
+        return timedelta(seconds=self.guard_window_s)
+
 
 @dataclass(frozen=True)
 class Observe:
