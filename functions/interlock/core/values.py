@@ -10,7 +10,6 @@ same instance (fields, eq, hash, repr, frozen afterwards) at a third of the cost
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,15 +24,31 @@ def fast_init(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__}: fast_init takes a frozen dataclass")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = [f.name for f in fields]
-    original = inspect.signature(cls.__init__)
+    code = cls.__init__.__code__  # the generated one: (self, *fields)
     if (
         hasattr(cls, "__post_init__")
         or "__slots__" in cls.__dict__
         or any(not f.init or f.kw_only for f in fields)
-        or list(original.parameters)[1:] != names
+        or list(code.co_varnames[1 : code.co_argcount]) != names
         or any(name == "self" or name.startswith("_") for name in names)
     ):
         raise TypeError(f"{cls.__name__}: fast_init takes only plain frozen dataclasses")
+    generated = cls.__init__
+
+    def first(self: Any, *args: Any, **kwargs: Any) -> None:
+        # Made on the first instance, not at import: a function's cold start pays only for the
+        # classes its first event builds (compiling each costs about as much as 500 instances).
+        init = _direct_init(cls, fields, generated)
+        cls.__init__ = init  # type: ignore[method-assign]
+        init(self, *args, **kwargs)
+
+    first.__wrapped__ = generated  # type: ignore[attr-defined]  # inspect.signature: the fields'
+    cls.__init__ = first  # type: ignore[method-assign]
+    return cls
+
+
+def _direct_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], generated: Any) -> Any:
+    """`generated`'s signature and defaults; the instance dict filled field by field."""
     scope: dict[str, Any] = {"_FACTORY": _FACTORY}
     signature, body = [], []
     for f in fields:
@@ -54,7 +69,6 @@ def fast_init(cls: type[T]) -> type[T]:
     exec(source + "\n".join(body) + "\n", scope)  # noqa: S102 - our own field names, as dataclasses does
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__annotations__ = dict(cls.__init__.__annotations__)
+    init.__annotations__ = dict(generated.__annotations__)
     init.__module__ = cls.__module__
-    cls.__init__ = init  # type: ignore[method-assign]
-    return cls
+    return init
