@@ -71,4 +71,5 @@ def _direct_init(cls: type, fields: tuple[dataclasses.Field[Any], ...], generate
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__annotations__ = dict(generated.__annotations__)
     init.__module__ = cls.__module__
+    init.__wrapped__ = generated  # inspect.signature shows the generated one (`<factory>`)
     return init
