@@ -23,8 +23,13 @@ from tests.fixtures.standin import StandInServer, unique_id
 
 REPO = Path(__file__).resolve().parents[2]
 # google.cloud.monitoring: only the tick's observer loads it, and only once a revision serves
-# (a fresh ledger: nothing does), so no first event here may.
-FORBIDDEN = ("google.cloud.aiplatform", "vertexai", "pandas", "airflow", "google.cloud.monitoring")
+# (a fresh ledger: nothing does), so no first event here may. google.cloud.firestore (~0.35 s of
+# gRPC and protobuf): only the Firestore ledger loads it, on its first call; here the ledger is
+# SQLite, so nothing may (and test_firestore_client_waits_for_the_first_ledger_call below).
+FORBIDDEN = (
+    "google.cloud.aiplatform", "vertexai", "pandas", "airflow", "google.cloud.monitoring",
+    "google.cloud.firestore", "google.cloud.firestore_v1",
+)  # fmt: skip
 # What shows the path really ran to its adapters (a guard over a short-circuit proves nothing).
 REACHED = {
     "on_data_landed": "interlock.adapters.airflow",
@@ -118,3 +123,41 @@ def test_cold_path_loads_no_heavy_client_when_a_function_serves_its_first_event(
         m for m in answer["modules"] if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)
     ]
     assert heavy == [], f"{function} imported {heavy[:5]} on its cold path"
+
+
+# A deployment's ledger is Firestore: loading main.py and building the handler and the ticker
+# (all a process does before its first event reaches the ledger) must not load its client, and
+# a delivery that never needs the ledger (our own dead letter, acked at once) must not either.
+FIRESTORE_CHILD = """
+import base64, json, sys
+from functions_framework import create_app
+from interlock import bootstrap
+app = create_app(target="on_dead_letter", source=sys.argv[1], signature_type="cloudevent")
+bootstrap.handler(), bootstrap.ticker()
+built = sorted(sys.modules)
+message = {"data": base64.b64encode(b"{}").decode(), "messageId": "1",
+           "attributes": {"interlock-reason": "bad input"}}
+event = {"specversion": "1.0", "type": "google.cloud.pubsub.topic.v1.messagePublished",
+         "source": "//pubsub.googleapis.com/projects/p/topics/interlock-dead-letter", "id": "1",
+         "data": {"message": message, "subscription": "projects/p/subscriptions/dl"}}
+answer = app.test_client().post(
+    "/", data=json.dumps(event), headers={"Content-Type": "application/cloudevents+json"}
+)
+print(json.dumps({"status": answer.status_code, "built": built, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_firestore_client_waits_for_the_first_ledger_call(wiring: dict[str, str]) -> None:
+    env = {**wiring, "INTERLOCK_LEDGER": "firestore", "INTERLOCK_PROJECT": "import-guard"}
+    main = str(REPO / "functions" / "main.py")
+    run = subprocess.run(
+        [sys.executable, "-c", FIRESTORE_CHILD, main],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 200, run.stderr[-2000:]
+    assert "interlock.bootstrap" in answer["built"]  # the handler really was built
+    for phase in ("built", "modules"):
+        loaded = [m for m in answer[phase] if m.startswith(("google.cloud.firestore", "grpc"))]
+        assert loaded == [], f"{phase}: the Firestore client was loaded before any ledger call"
