@@ -143,7 +143,9 @@ def check_string(value: Any, path: str, s: Spec = Spec()) -> str:
         raise PermanentError(path, f"too long: {len(value)} characters, at most {s.max_length}")
     # Printable ASCII (most values: ids, names, URIs) holds neither a control character nor a
     # lone surrogate: one C-speed test instead of a regex search per string.
-    if not printable_ascii(value):
+    if not (
+        value.isascii() and (value.isprintable() if len(value) < _LONG else printable_ascii(value))
+    ):
         if _CONTROL_RE.search(value):
             raise PermanentError(path, "contains control characters")
         if not value.isascii():  # only non-ASCII text can hold a lone surrogate
