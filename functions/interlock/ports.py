@@ -80,6 +80,8 @@ class ModelVersion:
     artifact_uri: str
     aliases: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""  # versionDescription (the DAG's lineage record, `interlock lineage`)
+    created: datetime | None = None  # versionCreateTime
 
 
 class ModelRegistry(Protocol):

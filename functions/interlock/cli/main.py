@@ -139,6 +139,34 @@ def parser() -> argparse.ArgumentParser:
         "--limit", type=_positive, default=500, help="newest decisions drawn (default 500)"
     )
 
+    p = sub.add_parser(
+        "lineage", help="a version's chain: input bytes → run → evaluation → revision → traffic"
+    )
+    p.add_argument("model", help="model name, as in the policy (e.g. churn)")
+    p.add_argument("version", nargs="?", help="Vertex AI model version: 2 or v2")
+    p.add_argument("--serving", action="store_true", help="the version serving most traffic now")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="read the ledger only: ask neither the registry, Airflow nor the object store",
+    )
+    p_hist = sub.add_parser("history", help="which versions served which share of traffic when")
+    p_hist.add_argument("model", help="model name, as in the policy (e.g. churn)")
+    p_hist.add_argument("--at", metavar="TIME", help="RFC 3339, e.g. 2026-12-02T17:05:00Z")
+    p_hist.add_argument(
+        "--between", nargs=2, metavar=("START", "END"), help="every split in force in between"
+    )
+    for p in (sub.choices["lineage"], p_hist):
+        p.add_argument(
+            "--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)"
+        )
+        p.add_argument(
+            "--ledger",
+            help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
+        )
+        p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
     p.add_argument(
@@ -243,6 +271,14 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.report_html import report_command
 
         return report_command(args)
+    if args.command == "lineage":
+        from interlock.cli.lineage import lineage_command
+
+        return lineage_command(args)
+    if args.command == "history":
+        from interlock.cli.history import history_command
+
+        return history_command(args)
     if args.command == "explain":
         from interlock.cli.explain import explain_command
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from interlock.core.effects import Effect
-from interlock.core.events import OutcomeKind
+from interlock.core.events import OutcomeKind, Trained
 from interlock.core.state import ModelState
 
 
@@ -21,3 +21,6 @@ class Decision:
     manual: bool = False
     # Recorded instead when a `SmokeCheck` effect fails (`core.smoke`); None: no smoke check.
     on_smoke_failure: Decision | None = None
+    # The evaluation decided on (the gate's decisions): its outcome references the version's
+    # run, input and dataset.
+    trained: Trained | None = None
