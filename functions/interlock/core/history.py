@@ -36,9 +36,10 @@ def oldest_first(outcomes: Iterable[Outcome]) -> list[Outcome]:
 def periods(outcomes: Iterable[Outcome]) -> list[Served]:
     """Every traffic block the ledger recorded for one model (newest first), oldest first."""
     moves = [o for o in oldest_first(outcomes) if o.traffic]
+    ends = [o.decided_at for o in moves[1:]]
     return [
-        Served(o.decided_at, nxt.decided_at if nxt else None, o.traffic, o)
-        for o, nxt in zip(moves, [*moves[1:], None], strict=True)
+        Served(o.decided_at, ends[i] if i < len(ends) else None, o.traffic, o)
+        for i, o in enumerate(moves)
     ]
 
 
