@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -166,3 +167,20 @@ def test_chain_flags_an_input_no_longer_retrievable_and_a_registry_label_of_anot
     same = input_answer(LANDED.uri, "abc==", (120, "abc=="))
     assert same.holds and "md5 abc== as read at training" in same.detail
     assert input_answer(LANDED.uri, "abc==", (120, "xyz==")).holds is False
+
+
+def test_the_documented_archive_query_reads_fields_the_published_outcome_has():
+    """docs/operations.md 4c: the SQL's JSON paths are the outcome schema's (data) and its Share's
+    (each traffic element), so the query cannot drift from what the decisions topic carries."""
+    repo = Path(__file__).resolve().parents[2]
+    doc = (repo / "docs" / "operations.md").read_text()
+    section = doc[doc.index("## 4c.") : doc.index("## 5.")]
+    sql = section[section.index("```sql") : section.index("```", section.index("```sql") + 6)]
+    schema = json.loads((repo / "events" / "schemas" / "outcome.v1.json").read_text())
+    share = schema["$defs"]["Share"]["properties"]
+
+    data_paths = set(re.findall(r"JSON_(?:VALUE|QUERY_ARRAY)\(data, '\$\.(\w+)'\)", sql))
+    share_paths = set(re.findall(r"JSON_VALUE\(share, '\$\.(\w+)'\)", sql))
+    assert data_paths == {"decided_at", "kind", "decision_id", "subject", "traffic"}
+    assert data_paths <= set(schema["properties"]) and share_paths <= set(share)
+    assert share_paths == {"version", "percent", "revision", "tag"}
