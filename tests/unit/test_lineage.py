@@ -164,11 +164,11 @@ def test_outcome_of_a_promotion_carries_its_evaluation_and_the_traffic_it_set():
 def test_a_rejection_sets_no_traffic_but_names_its_evaluation():
     decision = gate(evaluated("4", sample_count=1), state(), policy().model("churn"), NOW)
     assert decision.kind == "rejected" and shares(decision) == ()
-    assert decision.trained is not None and decision.trained.sample_count == 1
+    assert decision.judged is not None and decision.judged.sample_count == 1
 
 
 def test_the_smoke_check_s_rejection_names_the_same_evaluation():
     smoked = policy(canary={"smoke": {"request": {"instances": [[1]]}}})
     decision = gate(evaluated("4"), state(champion="3", previous=None), smoked.model("churn"), NOW)
     assert decision.on_smoke_failure is not None
-    assert decision.on_smoke_failure.trained == decision.trained
+    assert decision.on_smoke_failure.judged is decision.judged is not None

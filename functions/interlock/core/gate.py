@@ -8,7 +8,7 @@ from datetime import datetime
 
 from interlock.core import holds, moves
 from interlock.core.decision import Decision
-from interlock.core.events import ModelEvaluated, Trained
+from interlock.core.events import ModelEvaluated
 from interlock.core.freeze import frozen
 from interlock.core.policy import Gate, ModelPolicy
 from interlock.core.state import EvaluationRecord, ModelState, version_key
@@ -91,26 +91,13 @@ def _ordering(ev: ModelEvaluated, state: ModelState) -> Decision | None:
 def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
     """Promote (first canary step) or Reject with every failing reason; Stale/Duplicate/Held.
 
-    Every verdict carries the evaluation it judged (`Decision.trained`), whoever asked: the
+    Every verdict carries the evaluation it judged (`Decision.judged`), whoever asked: the
     event itself, a replay, a held evaluation re-decided on resume or by the tick."""
-    decided, record = _verdict(ev, state, mp, now), trained(ev)
+    decided = _verdict(ev, state, mp, now)
     failed = decided.on_smoke_failure  # the rejection if the smoke check fails: same evaluation
     if failed is not None:
-        failed = dataclasses.replace(failed, trained=record)
-    return dataclasses.replace(decided, trained=record, on_smoke_failure=failed)
-
-
-def trained(ev: ModelEvaluated) -> Trained:
-    return Trained(
-        version=ev.version,
-        run_id=ev.run_id,
-        dataset_id=ev.dataset_id,
-        sample_count=ev.sample_count,
-        metrics=ev.metrics,
-        evaluated_at=ev.evaluated_at,
-        input_uri=ev.input_uri,
-        artifact_uri=ev.artifact_uri,
-    )
+        decided = dataclasses.replace(decided, on_smoke_failure=failed.judging(ev))
+    return decided.judging(ev)
 
 
 def _verdict(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:

@@ -13,7 +13,7 @@ from interlock.core.codec import format_time
 from interlock.core.decision import Decision
 from interlock.core.effects import DeployRevision, SetTraffic
 from interlock.core.errors import PermanentError
-from interlock.core.events import DataLanded, Outcome, OutcomeKind, Share
+from interlock.core.events import DataLanded, ModelEvaluated, Outcome, OutcomeKind, Share, Trained
 from interlock.core.expiry import human
 from interlock.core.inbound import Inbound
 from interlock.core.keys import decision_id
@@ -44,8 +44,22 @@ def outcome_of(
         manual=decision.manual,
         request_id=request_id,
         requested_by=requested_by,
-        trained=decision.trained,
+        trained=trained(decision.judged) if decision.judged else None,
         traffic=shares(decision),
+    )
+
+
+def trained(ev: ModelEvaluated) -> Trained:
+    """What an outcome keeps of the evaluation it decided on: the version's lineage."""
+    return Trained(
+        version=ev.version,
+        run_id=ev.run_id,
+        dataset_id=ev.dataset_id,
+        sample_count=ev.sample_count,
+        metrics=ev.metrics,
+        evaluated_at=ev.evaluated_at,
+        input_uri=ev.input_uri,
+        artifact_uri=ev.artifact_uri,
     )
 
 
