@@ -70,3 +70,15 @@ def _check_lineage(root: str, demo: Demo) -> None:
     (served,) = demo_lineage.ask_json(root, "history", "churn", "--at", at)["served"]
     assert [(s["version"], s["percent"]) for s in served["shares"] if s["percent"]] == [("2", 100)]
     assert served["decision"]["kind"] == "promoted"
+    # v3, trained on the batch window, held by the cooldown: its input is the manifest, and each
+    # of the three files it lists is still there as the run read it.
+    batch = demo_lineage.ask_json(root, "lineage", "churn", "3")
+    assert batch["share"] == 0 and batch["problems"] == []
+    steps = [(link["step"], link["text"], link["holds"]) for link in batch["links"]]
+    (manifest,) = [text for step, text, _ in steps if step == "input"]
+    assert manifest.startswith("gs://interlock-landing/_interlock/manifests/churn-batched/")
+    objects = [(text, holds) for step, text, holds in steps if step == "object"]
+    assert [text.rsplit("/", 1)[-1].split("#")[0] for text, _ in objects] == [
+        "part-0.csv", "part-1.csv", "part-2.csv",
+    ]  # fmt: skip
+    assert all(holds for _, holds in objects)

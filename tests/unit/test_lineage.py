@@ -172,3 +172,20 @@ def test_the_smoke_check_s_rejection_names_the_same_evaluation():
     decision = gate(evaluated("4"), state(champion="3", previous=None), smoked.model("churn"), NOW)
     assert decision.on_smoke_failure is not None
     assert decision.on_smoke_failure.judged is decision.judged is not None
+
+
+def test_a_batch_input_lists_its_manifest_s_objects_each_checked():
+    body = {"objects": [{"uri": "gs://b/p/a.csv#1", "md5": "x=="}, {"uri": "gs://b/p/b.csv#2"},
+                        "junk", {"md5": "no uri"}], "count": 2}  # fmt: skip
+    members = lineage.manifest_members(json.dumps(body).encode())
+    assert members == [("gs://b/p/a.csv#1", "x=="), ("gs://b/p/b.csv#2", None)]
+    for bad in (None, b"not json", b'{"objects": 3}', b"[]"):
+        assert lineage.manifest_members(bad) == []
+    gone = lineage.input_answer("gs://b/p/b.csv#2", None, None)
+    checked = [("gs://b/p/a.csv#1", Answer(True, "ok")), ("gs://b/p/b.csv#2", gone)]
+    ev = lineage.evidence("2", LEDGER, [RUN])
+    built = lineage.chain("churn", ev, Answer(None, "x"), None, None, checked, unchecked=5)
+    objects = [link for link in built.links if link.step == "object"]
+    assert [o.holds for o in objects] == [True, False, None]
+    assert objects[-1].text == "… and 5 more objects, not checked"
+    assert built.problems == (f"object: {gone.detail}",)

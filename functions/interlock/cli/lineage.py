@@ -25,6 +25,8 @@ from interlock.core.lineage import Answer, Chain, RegistryVersion
 OUTCOMES_READ = 5000
 RUNS_READ = 1000
 VERSION = re.compile(r"v?([0-9]{1,18})")
+MANIFESTS = "/_interlock/manifests/"  # a batch window's input (core/batch.py `manifest_name`)
+MEMBERS_CHECKED = 100  # a manifest's objects asked about, one request each
 
 
 def context(args: Any) -> tuple[Any, Any, Any, Any]:
@@ -54,8 +56,12 @@ def lineage_command(args: Any) -> int:
     uri, md5 = lineage.input_of(ev, found)
     run_id = lineage.run_of(ev, found)
     input_check = _object(ups.storage, uri, md5) if uri else None
+    members = _members(ups.storage, uri) if uri and MANIFESTS in uri else []
+    checked = [(m, _object(ups.storage, m, m_md5)) for m, m_md5 in members[:MEMBERS_CHECKED]]
     run_check = _run(ups.airflow, ev.run.dag_id, run_id) if ev.run and run_id else None
-    built = lineage.chain(args.model, ev, registry, input_check, run_check)
+    built = lineage.chain(
+        args.model, ev, registry, input_check, run_check, checked, len(members) - len(checked)
+    )
     if args.json:
         print(json.dumps(encode(built), indent=2))
     else:
@@ -117,6 +123,13 @@ def _object(upstream: Upstream, uri: str, md5: str | None) -> Answer:
         return Answer(None, f"storage refused: {found}")
     stored = (found.size, found.md5) if found is not None else None
     return lineage.input_answer(uri, md5, stored)
+
+
+def _members(upstream: Upstream, uri: str) -> list[tuple[str, str | None]]:
+    """The objects a batch window's manifest lists (the manifest is written once, never changed)."""
+    bucket, _, rest = uri.removeprefix("gs://").partition("/")
+    data = _asked(upstream, "storage", lambda s: s.read(bucket, rest.rpartition("#")[0]))
+    return lineage.manifest_members(data) if isinstance(data, bytes) else []
 
 
 def _run(upstream: Upstream, dag_id: str, run_id: str) -> Answer:

@@ -51,7 +51,7 @@ class RegistryVersion:
 
 @dataclass(frozen=True)
 class Link:
-    step: str  # input, run, evaluation, registry, revision, move, verdict, now
+    step: str  # input, object (of a manifest), run, evaluation, registry, revision, move, verdict, now
     text: str
     source: str  # ledger, registry, Airflow, storage
     at: datetime | None = None
@@ -143,6 +143,22 @@ def run_of(ev: Evidence, registry: RegistryVersion | None) -> str | None:
     return (ev.trained.run_id if ev.trained else None) or described(registry).get("run_id")
 
 
+def manifest_members(data: bytes | None) -> list[tuple[str, str | None]]:
+    """(pinned URI, base64 md5) of every object a batch window's manifest lists (`core.batch`);
+    [] when it cannot be read as one."""
+    try:
+        entries = json.loads(data or b"null")["objects"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [
+        (e["uri"], e.get("md5") if isinstance(e.get("md5"), str) else None)
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("uri"), str)
+    ]
+
+
 def input_answer(
     uri: str, expected_md5: str | None, found: tuple[int, str | None] | None
 ) -> Answer:
@@ -185,7 +201,11 @@ def chain(
     registry: RegistryVersion | Answer,
     input_check: Answer | None,
     run_check: Answer | None,
+    members: Sequence[tuple[str, Answer | None]] = (),
+    unchecked: int = 0,
 ) -> Chain:
+    """The links in order. `members`: a batch input's objects (its manifest's), each checked or
+    not; `unchecked`: how many more the manifest lists that were not asked about."""
     found = registry if isinstance(registry, RegistryVersion) else None
     uri, md5 = input_of(ev, found)
     run_id = run_of(ev, found)
@@ -203,6 +223,10 @@ def chain(
         )
         links.append(Link("input", uri + more, where, ev.run.triggered_at if ev.run else None,
                           *_held(input_check)))  # fmt: skip
+        for member, answer in members:
+            links.append(Link("object", member, "manifest", None, *_held(answer)))
+        if unchecked:
+            links.append(Link("object", f"… and {unchecked} more objects, not checked", "manifest"))
     else:
         links.append(Link("input", "unknown", "ledger", holds=False,
                           check="no evaluation, run or registry description names it"))  # fmt: skip
