@@ -70,8 +70,8 @@ def local_tasks() -> None:
     def register(
         validated: dict[str, Any], trained: dict[str, Any], evaluation: dict[str, Any]
     ) -> dict[str, Any]:
-        # `evaluation` orders register after evaluate: only evaluated models become versions.
-        return local_steps.register(validated, trained, _context()[1])
+        # Only evaluated models become versions; the version's labels name the evaluation.
+        return local_steps.register(validated, trained, evaluation, _context()[1])
 
     @task
     def publish_evaluated(
