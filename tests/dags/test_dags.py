@@ -209,6 +209,70 @@ def test_gcp_variant_imports_when_the_google_provider_is_installed(tmp_path: Pat
     assert register["model"]["version_description"] == '{"run_id":"gcs__r1"}'
 
 
+# Runs in the provider's venv: gcp_tasks' checks of a pinned generation, on the official
+# google-cloud-storage client, against the JSON API the local stack serves over its bucket.
+GCP_CHECK = """
+import json, sys
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from interlock_dag import gcp_tasks
+from interlock_dag.inputs import BadInput, parse_conf
+
+client = storage.Client(project="p", credentials=AnonymousCredentials())
+gcp_tasks._gcs = lambda: type("Hook", (), {"get_conn": lambda self: client})()
+out = {}
+for label, conf in json.loads(sys.argv[1]).items():
+    _, pinned = parse_conf(conf)
+    try:
+        out[label] = gcp_tasks._generation(pinned).as_dict()
+        out[label + " bytes"] = gcp_tasks._download(pinned).decode()
+    except BadInput as e:
+        out[label] = str(e)
+print("RESULT:" + json.dumps(out))
+"""
+
+
+def test_gcp_variant_checks_the_pinned_generation_and_refuses_one_that_was_overwritten(
+    tmp_path: Path,
+) -> None:
+    venv = os.environ.get(GCP_VENV_ENV)
+    if not venv or not (Path(venv) / "bin" / "python").exists():
+        pytest.skip(f"set {GCP_VENV_ENV} to a venv with apache-airflow-providers-google")
+    from interlock.adapters.storage_local import LocalObjectStore
+    from interlock_dev.gcs_api import GcsApi
+
+    store = LocalObjectStore(tmp_path)
+    old = store.put("interlock-landing", "in/a.csv", b"day one\n")
+    new = store.put("interlock-landing", "in/a.csv", b"day two\n")
+    assert old is not None and new is not None
+    confs = {
+        label: {"object": f"gs://interlock-landing/in/a.csv#{gen}", "model": "churn"}
+        for label, gen in (("live", new.generation), ("overwritten", old.generation))
+    }
+    api = GcsApi(tmp_path, free_port(47480))
+    try:
+        env = {**airflow_env(tmp_path / "home"), "PYTHONPATH": str(DAGS),
+               "STORAGE_EMULATOR_HOST": api.host}  # fmt: skip
+        done = subprocess.run(
+            [str(Path(venv) / "bin" / "python"), "-c", GCP_CHECK, json.dumps(confs)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        api.close()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT:")]
+    assert lines, done.stdout + done.stderr
+    out = json.loads(lines[0].removeprefix("RESULT:"))
+    # What the version's labels will record: the generation's own md5 and size.
+    assert (out["live"]["md5"], out["live"]["size"]) == (new.md5, new.size)
+    assert out["live bytes"] == "day two\n"
+    assert out["overwritten"] == (
+        f"{confs['overwritten']['object']}: generation {old.generation} no longer exists "
+        f"(overwritten after it landed, the live generation is now {new.generation}; without "
+        "Object Versioning GCS keeps only the live generation): inputs must stay immutable once "
+        "a run references them"
+    )
+
+
 @pytest.mark.slow
 def test_local_variant_registers_a_version_and_publishes_evaluated_when_a_csv_lands(
     airflow_python: Path,
