@@ -322,7 +322,18 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from interlock import log
+
     args = parser().parse_args(argv)
+    # Adapters' log lines go to stderr: stdout carries only the answer (`--json` parses whole).
+    previous = log.use(sys.stderr)
+    try:
+        return _main(args)
+    finally:
+        log.use(previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return run(args)
     except CliError as err:
