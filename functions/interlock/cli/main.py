@@ -37,6 +37,16 @@ def _publishing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
 
 
+def _reading(p: argparse.ArgumentParser) -> None:
+    """What a command that reads the ledger is pointed at (report, lineage, history)."""
+    p.add_argument("--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)")
+    p.add_argument(
+        "--ledger",
+        help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
+    )
+    p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -129,12 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a self-contained HTML timeline of a model's decisions")
     p.add_argument("model", help="model name, as in the policy (e.g. churn)")
     p.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
-    p.add_argument("--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)")
-    p.add_argument(
-        "--ledger",
-        help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
-    )
-    p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+    _reading(p)
     p.add_argument(
         "--limit", type=_positive, default=500, help="newest decisions drawn (default 500)"
     )
@@ -157,14 +162,7 @@ def parser() -> argparse.ArgumentParser:
         "--between", nargs=2, metavar=("START", "END"), help="every split in force in between"
     )
     for p in (sub.choices["lineage"], p_hist):
-        p.add_argument(
-            "--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)"
-        )
-        p.add_argument(
-            "--ledger",
-            help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
-        )
-        p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+        _reading(p)
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
