@@ -7,12 +7,17 @@ AIRFLOW_VERSION := 3.3.2
 # Airflow 2.11 (REST v1): Cloud Composer's default image in both generations. Its own venv too.
 AIRFLOW2_VENV := .venv-airflow2
 AIRFLOW2_VERSION := 2.11.2
+# The Composer (gcp) variant of the DAG needs Google's provider: parsed and rendered by tests/dags
+# in a venv of its own (~2 GB: the provider brings every Google Cloud client).
+AIRFLOW_GCP_VENV := .venv-airflow-gcp
+AIRFLOW_GCP_PROVIDER := 22.8.0
 # Which Airflow `make demo` runs: 3 (default) or 2 (`make demo AIRFLOW=2`).
 AIRFLOW ?= 3
-AIRFLOW_ENV = INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_AIRFLOW2_VENV=$(CURDIR)/$(AIRFLOW2_VENV)
+AIRFLOW_ENV = INTERLOCK_AIRFLOW_VENV=$(CURDIR)/$(AIRFLOW_VENV) INTERLOCK_AIRFLOW2_VENV=$(CURDIR)/$(AIRFLOW2_VENV) \
+  INTERLOCK_AIRFLOW_GCP_VENV=$(CURDIR)/$(AIRFLOW_GCP_VENV)
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help install install-airflow install-airflow2 install-chromium lint schemas unit test bench reliability conformance demo clean
+.PHONY: help install install-airflow install-airflow2 install-airflow-gcp install-chromium lint schemas unit test bench reliability conformance demo clean
 
 help:
 	@echo "make test        lint + type-check + every test suite (installs what it needs)"
@@ -53,6 +58,15 @@ $(AIRFLOW2_VENV)/.installed:
 
 install-airflow2: $(AIRFLOW2_VENV)/.installed
 
+$(AIRFLOW_GCP_VENV)/.installed:
+	$(PYTHON) -m venv $(AIRFLOW_GCP_VENV)
+	$(AIRFLOW_GCP_VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(AIRFLOW_GCP_VENV)/bin/pip install $(PIP_FLAGS) 'apache-airflow==$(AIRFLOW_VERSION)' \
+	  'apache-airflow-providers-google==$(AIRFLOW_GCP_PROVIDER)' 'scikit-learn>=1.4'
+	touch $@
+
+install-airflow-gcp: $(AIRFLOW_GCP_VENV)/.installed
+
 lint: install
 	$(BIN)/ruff check functions devstack tests benchmarks dags
 	$(BIN)/ruff format --check functions devstack tests benchmarks dags
@@ -73,7 +87,7 @@ install-chromium:
 
 # Two lanes side by side (tests/run_lanes.py): the whole-stack tests mostly wait, so they share
 # the two cores with the component tests; each lane on its own port range.
-test: install install-airflow install-airflow2 install-chromium lint unit
+test: install install-airflow install-airflow2 install-airflow-gcp install-chromium lint unit
 	$(AIRFLOW_ENV) $(BIN)/python tests/run_lanes.py
 
 bench: install install-airflow
@@ -99,4 +113,4 @@ conformance:
 	fi
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) $(AIRFLOW2_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .interlock
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(AIRFLOW2_VENV) $(AIRFLOW_GCP_VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .interlock

@@ -8,6 +8,12 @@ for a batched pipeline's window, `{"manifest_uri", "manifest_sha256", "count", "
 
     validate_input → preprocess → train → evaluate → register → publish_evaluated
 
+validate_input fails the run (no retry) when the pinned generation is gone or its bytes differ:
+inputs must stay immutable once a run references them. register puts the lineage chain on the
+version — run, pinned input, its md5 or the manifest's sha256, evaluation dataset, the id of the
+model.evaluated event publish_evaluated then sends — as labels and a JSON description
+(interlock_dag/chain.py).
+
 Airflow Variable `interlock_target` (env AIRFLOW_VAR_INTERLOCK_TARGET) picks the implementation:
 `local` (default: files under `interlock_local_buckets`, scikit-learn in the task, the Vertex
 stand-in at `interlock_vertex_endpoint`) or `gcp` (Cloud Storage, a Vertex AI custom training job,
@@ -70,8 +76,8 @@ def local_tasks() -> None:
     def register(
         validated: dict[str, Any], trained: dict[str, Any], evaluation: dict[str, Any]
     ) -> dict[str, Any]:
-        # `evaluation` orders register after evaluate: only evaluated models become versions.
-        return local_steps.register(validated, trained, _context()[1])
+        # Only evaluated models become versions; the version's labels name the evaluation.
+        return local_steps.register(validated, trained, evaluation, _context()[1])
 
     @task
     def publish_evaluated(

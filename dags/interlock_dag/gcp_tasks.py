@@ -7,6 +7,9 @@ apache-airflow-providers-google. Same task shape and the same event as the local
     → evaluate → register (UploadModelOperator, parent_model) → evaluated_message
     → publish_evaluated (PubSubPublishMessageOperator, ce-* attributes)
 
+The version carries the lineage chain (interlock_dag/chain.py) as labels and description,
+templated from evaluate's XCom: evaluate assembles them from what validate_input checked.
+
 Variables: interlock_project, interlock_region, interlock_staging_bucket (bucket name),
 interlock_training_image, interlock_serving_image, interlock_evaluations_topic,
 interlock_gcp_conn_id. The parent model `projects/P/locations/R/models/{model}` must exist: the
@@ -31,11 +34,20 @@ from airflow.providers.google.cloud.operators.vertex_ai.custom_job import (
 )
 from airflow.providers.google.cloud.operators.vertex_ai.model_service import UploadModelOperator
 
-from interlock_dag import manifest, publish, settings
+from interlock_dag import chain, manifest, publish, settings
+from interlock_dag.chain import TrainedOn
 from interlock_dag.compat import get_current_context, task
 from interlock_dag.dataset import TARGET, load
 from interlock_dag.evaluate import evaluate
-from interlock_dag.inputs import BadInput, Pinned, check_content, clean_rows, parse_conf
+from interlock_dag.inputs import (
+    BadInput,
+    Pinned,
+    check_content,
+    check_found,
+    clean_rows,
+    gone,
+    parse_conf,
+)
 from interlock_dag.linear_model import LinearModel
 from interlock_dag.trainer import MODEL_FILE
 
@@ -43,6 +55,7 @@ log = logging.getLogger(__name__)
 TRAINER = Path(__file__).with_name("trainer.py")
 VALIDATED = "ti.xcom_pull(task_ids='validate_input')"
 PREPARED = "ti.xcom_pull(task_ids='preprocess')"
+EVALUATED = "ti.xcom_pull(task_ids='evaluate')"
 
 
 class TrainingJobOperator(CreateCustomTrainingJobOperator):
@@ -50,6 +63,16 @@ class TrainingJobOperator(CreateCustomTrainingJobOperator):
     both name this run's files, which exist only once `preprocess` has run."""
 
     template_fields = (*CreateCustomTrainingJobOperator.template_fields, "args", "base_output_dir")
+
+
+class RegisterOperator(UploadModelOperator):
+    """The provider's upload; a label templated to "" is one the run does not have (a batch
+    has no input md5, a single object no manifest): dropped rather than sent empty."""
+
+    def execute(self, context: Any) -> Any:
+        labels = self.model.get("labels") or {}
+        self.model = {**self.model, "labels": {k: v for k, v in labels.items() if v != ""}}
+        return super().execute(context)
 
 
 class PublishEvaluatedOperator(PubSubPublishMessageOperator):
@@ -79,6 +102,28 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+def _generation(pinned: Pinned, announced_by: str = "the event") -> Pinned:
+    """The pinned generation's metadata from Cloud Storage, checked against what was announced;
+    BadInput when the generation is gone (overwritten or deleted without Object Versioning)."""
+    bucket = _gcs().get_conn().bucket(pinned.bucket)
+    blob = bucket.get_blob(pinned.name, generation=pinned.generation)
+    if blob is None:
+        live = bucket.get_blob(pinned.name)
+        raise gone(pinned, None if live is None else int(live.generation))
+    return check_found(pinned, int(blob.size), blob.md5_hash, announced_by)
+
+
+def _download(pinned: Pinned) -> bytes:
+    from google.api_core.exceptions import NotFound
+
+    blob = _gcs().get_conn().bucket(pinned.bucket).blob(pinned.name, generation=pinned.generation)
+    try:
+        return bytes(blob.download_as_bytes())
+    except NotFound:
+        live = _gcs().get_conn().bucket(pinned.bucket).get_blob(pinned.name)
+        raise gone(pinned, None if live is None else int(live.generation)) from None
+
+
 def _validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
     """A batch window's run: the manifest (sha256, count) and every object's generation, size
     and md5 checked against Cloud Storage before anything trains."""
@@ -89,18 +134,7 @@ def _validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
         raise BadInput(f"{uri}: no such manifest")
     objects = manifest.parse_manifest(blob.download_as_bytes(), digest, count, uri)
     for pinned in objects:
-        found = (
-            _gcs()
-            .get_conn()
-            .bucket(pinned.bucket)
-            .get_blob(pinned.name, generation=pinned.generation)
-        )
-        if found is None:
-            raise BadInput(f"{pinned.uri}: no such object generation")
-        if int(found.size) != pinned.size or found.md5_hash != pinned.md5:
-            raise BadInput(
-                f"{pinned.uri}: size/md5 {found.size}/{found.md5_hash}, the manifest said {pinned.size}/{pinned.md5}"
-            )
+        _generation(pinned, "the manifest")
     log.info(
         "manifest %s for model %s: %d objects, each generation, size and md5 checked",
         uri,
@@ -108,21 +142,21 @@ def _validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
         len(objects),
     )
     first = Pinned(f"{uri}#{blob.generation}", bucket, name, int(blob.generation), None, None)
-    return {"model": model, "pinned": first.as_dict(), "objects": [o.as_dict() for o in objects]}
+    trained_on = TrainedOn(first.uri, first.generation, None, None, digest, len(objects))
+    return {
+        "model": model,
+        "pinned": first.as_dict(),
+        "objects": [o.as_dict() for o in objects],
+        "trained_on": trained_on.as_dict(),
+    }
 
 
 def _batch_text(validated: dict[str, Any]) -> str:
     texts = []
     for raw in validated["objects"]:
         pinned = Pinned(**raw)
-        data = (
-            _gcs()
-            .get_conn()
-            .bucket(pinned.bucket)
-            .blob(pinned.name, generation=pinned.generation)
-            .download_as_bytes()
-        )
-        check_content(pinned, data)
+        data = _download(pinned)
+        check_content(pinned, data, "the manifest")
         texts.append((pinned.uri, data.decode("utf-8", errors="replace")))
     return manifest.combined_csv(texts)
 
@@ -138,23 +172,13 @@ def gcp_tasks() -> None:
         conf, _ = _run()
         if manifest.is_batch(conf):
             return _validate_batch(conf)
-        model, pinned = parse_conf(conf)
-        blob = (
-            _gcs()
-            .get_conn()
-            .bucket(pinned.bucket)
-            .get_blob(pinned.name, generation=pinned.generation)
-        )
-        if blob is None:
-            raise BadInput(f"{pinned.uri}: no such object generation")
-        if pinned.size is not None and int(blob.size) != pinned.size:
-            raise BadInput(f"{pinned.uri}: size is {blob.size} bytes, the event said {pinned.size}")
-        if pinned.md5 is not None and blob.md5_hash != pinned.md5:
-            raise BadInput(f"{pinned.uri}: md5 is {blob.md5_hash}, the event said {pinned.md5}")
-        log.info(
-            "input %s for model %s: %s bytes, md5 %s", pinned.uri, model, blob.size, blob.md5_hash
-        )
-        return {"model": model, "pinned": pinned.as_dict()}
+        model, announced = parse_conf(conf)
+        # Filled with the generation's own size and md5: what the version's labels record.
+        pinned = _generation(announced)
+        log.info("input %s for model %s: %s bytes, md5 %s", pinned.uri, model, pinned.size,
+                 pinned.md5)  # fmt: skip
+        trained_on = TrainedOn(pinned.uri, pinned.generation, pinned.md5, pinned.size, None, 1)
+        return {"model": model, "pinned": pinned.as_dict(), "trained_on": trained_on.as_dict()}
 
     @task
     def preprocess(validated: dict[str, Any]) -> dict[str, Any]:
@@ -165,14 +189,8 @@ def gcp_tasks() -> None:
             text = _batch_text(validated)
         else:
             pinned = Pinned(**validated["pinned"])
-            blob = (
-                _gcs()
-                .get_conn()
-                .bucket(pinned.bucket)
-                .blob(pinned.name, generation=pinned.generation)
-            )
-            data = blob.download_as_bytes()
-            check_content(pinned, data)
+            data = _download(pinned)
+            check_content(pinned, data, "validate_input")
             text = data.decode("utf-8", errors="replace")
         cleaned = clean_rows(text, load().feature_names, TARGET)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
@@ -209,7 +227,7 @@ def gcp_tasks() -> None:
     )
 
     @task(task_id="evaluate")
-    def evaluate_model(prepared: dict[str, Any]) -> dict[str, Any]:
+    def evaluate_model(validated: dict[str, Any], prepared: dict[str, Any]) -> dict[str, Any]:
         bucket, name = _split(f"{prepared['artifact_uri']}/{MODEL_FILE}")
         model = LinearModel.from_json(
             json.loads(_gcs().download(bucket_name=bucket, object_name=name))
@@ -222,15 +240,22 @@ def gcp_tasks() -> None:
             result.sample_count,
             result.metrics,
         )
+        _, run_id = _run()
+        model_id, trained_on = validated["model"], TrainedOn.from_dict(validated["trained_on"])
         return {
             "dataset_id": result.dataset_id,
             "sample_count": result.sample_count,
             "metrics": result.metrics,
             "evaluated_at": datetime.now(UTC).isoformat(),
             "artifact_uri": prepared["artifact_uri"],
+            # The lineage chain register puts on the version (labels are set at upload).
+            "labels": chain.labels(model_id, run_id, trained_on, result.dataset_id),
+            "version_description": chain.description(
+                model_id, run_id, trained_on, result.dataset_id, prepared["artifact_uri"]
+            ),
         }
 
-    register = UploadModelOperator(
+    register = RegisterOperator(
         task_id="register",
         project_id=project,
         region=region,
@@ -238,10 +263,11 @@ def gcp_tasks() -> None:
             "display_name": "{{ " + VALIDATED + "['model'] }}",
             "artifact_uri": "{{ " + PREPARED + "['artifact_uri'] }}",
             "container_spec": {"image_uri": settings.get("interlock_serving_image", required=True)},
-            "labels": {"interlock-model": "{{ " + VALIDATED + "['model'] }}"},
-            "version_description": "trained by {{ run_id }} on {{ "
-            + VALIDATED
-            + "['pinned']['uri'] }}",
+            "labels": {
+                key: "{{ " + EVALUATED + f"['labels'].get('{key}', '') }}}}"
+                for key in chain.LABEL_KEYS
+            },
+            "version_description": "{{ " + EVALUATED + "['version_description'] }}",
         },
         parent_model=f"projects/{project}/locations/{region}/models/{{{{ {VALIDATED}['model'] }}}}",
         gcp_conn_id=conn_id,
@@ -272,7 +298,7 @@ def gcp_tasks() -> None:
     validated = validate_input()
     prepared = preprocess(validated)
     prepared >> train
-    evaluation = evaluate_model(prepared)
+    evaluation = evaluate_model(validated, prepared)
     PublishEvaluatedOperator(
         task_id="publish_evaluated",
         project_id=project,

@@ -11,10 +11,11 @@ import base64
 import csv
 import hashlib
 import io
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +97,43 @@ def _size(raw: Any) -> int | None:
     return int(raw)
 
 
-def check_content(pinned: Pinned, data: bytes) -> None:
-    """The bytes read are the bytes the event announced (size, then MD5)."""
-    if pinned.size is not None and len(data) != pinned.size:
-        raise BadInput(f"{pinned.uri}: size is {len(data)} bytes, the event said {pinned.size}")
-    if pinned.md5 is not None:
-        actual = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-        if actual != pinned.md5:
-            raise BadInput(f"{pinned.uri}: md5 is {actual}, the event said {pinned.md5}")
+_IMMUTABLE = "inputs must stay immutable once a run references them"
+_CHANGED = f" (not the bytes that landed: {_IMMUTABLE})"
+
+
+def md5_base64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def check_content(pinned: Pinned, data: bytes, announced_by: str = "the event") -> Pinned:
+    """The bytes read are the bytes the event announced (size, then MD5); `pinned` with the size
+    and MD5 actually read, so what is recorded is what trained even when the conf named neither."""
+    return check_found(pinned, len(data), md5_base64(data), announced_by)
+
+
+def check_found(
+    pinned: Pinned, size: int, md5: str | None, announced_by: str = "the event"
+) -> Pinned:
+    """As `check_content`, from the size and MD5 the store reports for the generation."""
+    if pinned.size is not None and size != pinned.size:
+        raise BadInput(
+            f"{pinned.uri}: size is {size} bytes, {announced_by} said {pinned.size}{_CHANGED}"
+        )
+    if pinned.md5 is not None and md5 != pinned.md5:
+        raise BadInput(f"{pinned.uri}: md5 is {md5}, {announced_by} said {pinned.md5}{_CHANGED}")
+    return replace(pinned, size=size, md5=md5)
+
+
+def gone(pinned: Pinned, live_generation: int | None) -> BadInput:
+    """The pinned generation is not in the bucket: say why it is likely gone, and the rule."""
+    if live_generation is not None and live_generation != pinned.generation:
+        why = f"overwritten after it landed, the live generation is now {live_generation}"
+    else:
+        why = "deleted after it landed, or never existed"
+    return BadInput(
+        f"{pinned.uri}: generation {pinned.generation} no longer exists ({why}; without Object "
+        f"Versioning GCS keeps only the live generation): {_IMMUTABLE}"
+    )
 
 
 def local_object_path(buckets_root: Path, pinned: Pinned) -> Path:
@@ -113,6 +143,26 @@ def local_object_path(buckets_root: Path, pinned: Pinned) -> Path:
     if not path.is_relative_to(base):
         raise BadConf(f"conf.object name {pinned.name!r} escapes its bucket")
     return path
+
+
+def local_live_generation(buckets_root: Path, bucket: str, name: str) -> int | None:
+    """The live generation of `name` in the local bucket (`{root}/.meta/{bucket}/{name}.json`)."""
+    meta = buckets_root / ".meta" / bucket / f"{name}.json"
+    try:
+        return int(json.loads(meta.read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_local(buckets_root: Path, pinned: Pinned) -> tuple[Path, bytes]:
+    """The pinned generation's path and bytes in the local bucket; BadInput when it is gone."""
+    path = local_object_path(buckets_root, pinned)
+    try:
+        return path, path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise gone(
+            pinned, local_live_generation(buckets_root, pinned.bucket, pinned.name)
+        ) from None
 
 
 @dataclass(frozen=True)

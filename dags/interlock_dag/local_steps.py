@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from interlock_dag import manifest, publish, registry, settings
+from interlock_dag import chain, manifest, publish, registry, settings
+from interlock_dag.chain import TrainedOn
 from interlock_dag.dataset import TARGET, load
 from interlock_dag.evaluate import evaluate
 from interlock_dag.inputs import (
@@ -20,8 +21,8 @@ from interlock_dag.inputs import (
     Pinned,
     check_content,
     clean_rows,
-    local_object_path,
     parse_conf,
+    read_local,
 )
 from interlock_dag.linear_model import LinearModel
 from interlock_dag.trainer import fit, read_clean_csv, write_model
@@ -51,52 +52,65 @@ def validate_batch(conf: dict[str, Any]) -> dict[str, Any]:
     if not path.is_relative_to((root / bucket).resolve()) or not path.is_file():
         raise BadInput(f"{uri}: no such manifest (looked for {path})")
     objects = manifest.parse_manifest(path.read_bytes(), digest, count, uri)
-    paths = []
     for pinned in objects:
-        found = local_object_path(root, pinned)
-        if not found.is_file():
-            raise BadInput(f"{pinned.uri}: no such object generation (looked for {found})")
-        check_content(pinned, found.read_bytes())
-        paths.append((pinned.uri, str(found)))
+        _, data = read_local(root, pinned)
+        check_content(pinned, data, "the manifest")
     log.info("manifest %s for model %s: %d objects, each generation, size and md5 checked",
-             uri, model, len(paths))  # fmt: skip
+             uri, model, len(objects))  # fmt: skip
     # Provenance (register's description, model.evaluated's input_uri): the manifest, pinned to
     # its generation like any input (the local stack keeps it in `.meta`, as GCS in the object).
     meta = json.loads((root / ".meta" / bucket / f"{name}.json").read_text())
     generation = int(meta["generation"])
     first = Pinned(f"{uri}#{generation}", bucket, name, generation, None, None)
-    return {"model": model, "pinned": first.as_dict(), "paths": paths, "path": paths[0][1]}
+    trained_on = TrainedOn(first.uri, generation, None, None, digest, len(objects))
+    return {
+        "model": model,
+        "pinned": first.as_dict(),
+        "objects": [o.as_dict() for o in objects],
+        "trained_on": trained_on.as_dict(),
+    }
 
 
 def validate_input(conf: dict[str, Any] | None) -> dict[str, Any]:
     if manifest.is_batch(conf):
         assert conf is not None
         return validate_batch(conf)
-    model, pinned = parse_conf(conf)
+    model, announced = parse_conf(conf)
     root = Path(settings.get("interlock_local_buckets", required=True))
-    path = local_object_path(root, pinned)
-    if not path.is_file():
-        raise BadInput(f"{pinned.uri}: no such object generation (looked for {path})")
-    data = path.read_bytes()
-    check_content(pinned, data)
-    checked = [c for c, v in (("size", pinned.size), ("md5", pinned.md5)) if v is not None]
+    path, data = read_local(root, announced)
+    pinned = check_content(announced, data)
+    checked = [c for c, v in (("size", announced.size), ("md5", announced.md5)) if v is not None]
     log.info(
-        "input %s for model %s: %d bytes at %s; checked %s",
-        pinned.uri, model, len(data), path, ", ".join(checked) or "nothing (conf gave no md5/size)",
+        "input %s for model %s: %d bytes, md5 %s at %s; checked %s",
+        pinned.uri, model, len(data), pinned.md5, path,
+        ", ".join(checked) or "nothing (conf gave no md5/size)",
     )  # fmt: skip
-    return {"model": model, "pinned": pinned.as_dict(), "path": str(path)}
+    trained_on = TrainedOn(pinned.uri, pinned.generation, pinned.md5, pinned.size, None, 1)
+    return {
+        "model": model,
+        "pinned": pinned.as_dict(),
+        "path": str(path),
+        "trained_on": trained_on.as_dict(),
+    }
 
 
 def preprocess(validated: dict[str, Any], run_id: str) -> dict[str, Any]:
     dataset = load()
-    if "paths" in validated:  # a batch window: train on every object of its manifest
-        texts = [
-            (u, Path(p).read_text(encoding="utf-8", errors="replace"))
-            for u, p in validated["paths"]
-        ]
+    # Each input read again and held to what validate_input checked (the version's labels say
+    # so): an overwrite in between removes the generation, and the run must not train on it.
+    root = Path(settings.get("interlock_local_buckets", required=True))
+    if "objects" in validated:  # a batch window: train on every object of its manifest
+        texts = []
+        for raw in validated["objects"]:
+            pinned = Pinned(**raw)
+            _, data = read_local(root, pinned)
+            check_content(pinned, data, "the manifest")
+            texts.append((pinned.uri, data.decode("utf-8", errors="replace")))
         text = manifest.combined_csv(texts)
     else:
-        text = Path(validated["path"]).read_text(encoding="utf-8", errors="replace")
+        _, data = read_local(root, _pinned(validated))
+        check_content(_pinned(validated), data, "validate_input")
+        text = data.decode("utf-8", errors="replace")
     cleaned = clean_rows(text, dataset.feature_names, TARGET)
     out = run_dir(validated["model"], run_id)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,8 +148,15 @@ def evaluate_model(trained: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def register(validated: dict[str, Any], trained: dict[str, Any], run_id: str) -> dict[str, Any]:
+def register(
+    validated: dict[str, Any],
+    trained: dict[str, Any],
+    evaluation: dict[str, Any],
+    run_id: str,
+) -> dict[str, Any]:
     endpoint = settings.get("interlock_vertex_endpoint", required=True).rstrip("/")
+    model, trained_on = validated["model"], TrainedOn.from_dict(validated["trained_on"])
+    dataset_id = str(evaluation["dataset_id"])
     registered = registry.upload_version(
         endpoint=endpoint,
         project=settings.get("interlock_project", required=True),
@@ -144,12 +165,15 @@ def register(validated: dict[str, Any], trained: dict[str, Any], run_id: str) ->
         artifact_uri=trained["artifact_uri"],
         image_uri=settings.get("interlock_serving_image", required=True),
         run_id=run_id,
-        description=f"trained by {run_id} on {validated['pinned']['uri']}",
+        description=chain.description(
+            model, run_id, trained_on, dataset_id, trained["artifact_uri"]
+        ),
+        labels=chain.labels(model, run_id, trained_on, dataset_id),
     )
     log.info(
-        "%s version %s of %s (artifact %s)",
+        "%s version %s of %s (artifact %s, trained on %s)",
         "found earlier" if registered.reused else "registered",
-        registered.version, registered.model, trained["artifact_uri"],
+        registered.version, registered.model, trained["artifact_uri"], trained_on.uri,
     )  # fmt: skip
     return {"model_name": registered.model, "version": registered.version}
 

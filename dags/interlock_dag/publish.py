@@ -2,20 +2,20 @@
 
 Mirrors interlock's contract (events/schemas/model.evaluated.v1.json and the ce-* attributes of
 functions/interlock/adapters/pubsub.py) without importing interlock, which DAGs cannot. The ce-id
-derives from (model, version, run): a retried publish re-sends the same event, not a new one.
+derives from (model, run) (`chain.evaluated_event_id`): a retried publish re-sends the same event,
+not a new one, and the version's labels, set at upload before anything is published, name it.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from interlock_dag import rest
+from interlock_dag import chain, rest
 
 EVALUATED_TYPE = "dev.interlock.model.evaluated.v1"
 SOURCE = "//interlock/dags/train_on_arrival"
@@ -51,8 +51,7 @@ def evaluated_payload(
 
 
 def event_id(payload: Mapping[str, Any]) -> str:
-    key = f"evaluated:{payload['model']}:{payload['version']}:{payload['run_id']}"
-    return "evaluated-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    return chain.evaluated_event_id(str(payload["model"]), str(payload["run_id"]))
 
 
 def attributes(payload: Mapping[str, Any], time: datetime) -> dict[str, str]:

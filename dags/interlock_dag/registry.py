@@ -6,16 +6,18 @@ retried `register` task finds the version its earlier attempt uploaded instead o
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from interlock_dag import rest
+from interlock_dag import chain, rest
+from interlock_dag.chain import run_digest
 
+__all__ = ["Registered", "run_digest", "upload_version"]
 log = logging.getLogger(__name__)
-RUN_LABEL = "interlock-run"
+RUN_LABEL = chain.RUN
 
 
 @dataclass(frozen=True)
@@ -23,11 +25,6 @@ class Registered:
     model: str  # projects/P/locations/L/models/M
     version: str  # versionId
     reused: bool
-
-
-def run_digest(run_id: str) -> str:
-    """A label-safe stand-in for the run id (label values: lowercase, <= 63 chars)."""
-    return hashlib.sha256(run_id.encode()).hexdigest()[:32]
 
 
 def upload_version(
@@ -39,7 +36,10 @@ def upload_version(
     image_uri: str,
     run_id: str,
     description: str,
+    labels: Mapping[str, str] | None = None,
 ) -> Registered:
+    """Upload a version of `model_id` carrying `labels` (the lineage chain, `chain.labels`) and
+    `description`, or find the one an earlier attempt of the same run uploaded."""
     parent = f"projects/{project}/locations/{region}"
     name = f"{parent}/models/{model_id}"
     digest = run_digest(run_id)
@@ -52,8 +52,8 @@ def upload_version(
         "displayName": model_id,
         "artifactUri": artifact_uri,
         "containerSpec": {"imageUri": image_uri},
-        "labels": {"interlock-model": model_id, RUN_LABEL: digest},
-        "versionDescription": description[:1000],
+        "labels": {**(labels or {}), chain.MODEL: model_id, RUN_LABEL: digest},
+        "versionDescription": description,
     }
     body: dict[str, Any] = {"model": spec}
     if exists:

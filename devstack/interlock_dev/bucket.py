@@ -1,7 +1,10 @@
 """Local stack: a Cloud Storage bucket on disk, with generations, and the notification it sends.
 
 Layout (the DAG reads the same): `{root}/{bucket}/{name}` is the live object and
-`{root}/.objects/{bucket}/{generation}/{name}` the immutable copy a DAG run is pinned to.
+`{root}/.objects/{bucket}/{generation}/{name}` the copy of the generation a DAG run is pinned to.
+As on GCS without Object Versioning (the default), landing a name again removes the previous
+generation's copy, so a run still pinned to it fails in validate_input; a bucket keeps every
+generation once `LocalObjectStore(root).set_versioning(bucket, True)` (see storage_local.py).
 """
 
 from __future__ import annotations

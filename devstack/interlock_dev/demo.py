@@ -1,5 +1,6 @@
 """Local stack: the demo scenario — data lands, a DAG trains v1, interlock promotes it, better data
-trains v2, it canaries to 100 %, its live metrics degrade, interlock rolls back to v1.
+trains v2, it canaries to 100 %, its live metrics degrade, interlock rolls back to v1; then the
+CLI answers what serves and what it was trained on, and what served while v2 did (`demo_lineage`).
 
 Nobody publishes a live window: a traffic generator sends real prediction requests throughout,
 the stand-in counts what each revision served (and answers Cloud Monitoring's timeSeries.list),
@@ -28,6 +29,7 @@ from typing import Any
 import yaml
 
 from interlock.core.events import Outcome
+from interlock_dev import demo_lineage
 from interlock_dev.deliver import land
 from interlock_dev.stack import REPO, SERVICE, LocalStack, StackInfo
 from interlock_dev.traffic import Traffic
@@ -91,6 +93,7 @@ class Demo:
         self.root = Path(info.root)
         self.seen: set[str] = set()
         self.traffic: Traffic | None = None
+        self.v2_served_at: datetime | None = None  # a time v2 served 100 % (history --at)
 
     # -- evidence --------------------------------------------------------------------------
     def outcomes(self) -> list[Outcome]:
@@ -266,12 +269,12 @@ class Demo:
         self.t.say("observer: v2's windows, read from what it served")
         self.step_observe("advanced", "observed: v2 healthy windows")
         self.expect_served({"v1": 50, "v2": 50})
-        self.step_observe("promoted", "observed: v2 healthy windows")
+        champion = self.step_observe("promoted", "observed: v2 healthy windows")
         self.expect_served({"v2": 100})
         self.serving_fault(f"{SERVICE}-v2", 0.2)
         self.t.say("fault: v2's container answers 20 % of its requests with 500")
         try:
-            self.step_observe("rolled_back", "observed: v2 20 % errors")
+            rolled = self.step_observe("rolled_back", "observed: v2 20 % errors")
         finally:
             self.serving_fault(f"{SERVICE}-v2", 0.0)
         self.expect_served({"v1": 100})
@@ -279,6 +282,9 @@ class Demo:
         served = ", ".join(f"{k}: {n}" for k, n in sorted(self.traffic.served.items()))
         self.t.say(f"traffic served {served}")
         self.land_batch_and_train()
+        # Lineage: what serves now (v1, back), and what served while v2 had all the traffic.
+        self.v2_served_at = champion.decided_at + (rolled.decided_at - champion.decided_at) / 2
+        demo_lineage.show(self.t.say, str(self.root), "churn", self.v2_served_at)
 
     def stop(self) -> None:
         if self.traffic is not None:

@@ -1,7 +1,9 @@
 """Local stack: the subset of the Cloud Storage JSON API that batch windows use, over the local
 bucket (`LocalObjectStore`), so the official `google-cloud-storage` client can be pointed at it
 with STORAGE_EMULATOR_HOST: list objects, multipart upload with `ifGenerationMatch=0` (412 when
-the name exists), media download (404 when absent). Field names and codes as Google's."""
+the name exists), object metadata and media download, of the live object or of one `generation`
+(404 when absent: without Object Versioning an overwritten generation is gone). Field names and
+codes as Google's."""
 
 from __future__ import annotations
 
@@ -62,6 +64,8 @@ class GcsApi:
                     return self._reply(200, {"kind": "storage#objects", "items": items})
                 if (m := _MEDIA.match(url.path)) is not None:
                     bucket, name = m.group(1), urllib.parse.unquote(m.group(2))
+                    if "generation" in query:
+                        return self._generation(bucket, name, query)
                     data = store.read(bucket, name)
                     if data is None:
                         return self._error(404, "NOT_FOUND", f"No such object: {bucket}/{name}")
@@ -70,6 +74,18 @@ class GcsApi:
                     found = [o for o in store.list(bucket, name) if o.name == name]
                     return self._reply(200, resource(found[0]))
                 self._error(404, "NOT_FOUND", f"not served here: {url.path}")
+
+            def _generation(self, bucket: str, name: str, query: dict[str, list[str]]) -> None:
+                raw = query["generation"][0]
+                gen = int(raw) if raw.isdigit() else -1
+                found = store.generation(bucket, name, gen) if gen >= 0 else None
+                if found is None:
+                    return self._error(404, "NOT_FOUND", f"No such object: {bucket}/{name}#{raw}")
+                if query.get("alt") == ["media"]:
+                    return self._reply(200, raw=store.read_generation(bucket, name, gen) or b"")
+                member = Member(bucket, name, gen, found.size, found.md5, found.time_created,
+                                "listing")  # fmt: skip
+                return self._reply(200, resource(member))
 
             def do_POST(self) -> None:
                 url = urllib.parse.urlsplit(self.path)

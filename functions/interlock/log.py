@@ -8,7 +8,18 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
+
+# Functions log to stdout (Cloud Logging reads it); the CLI sends these lines to stderr, so its
+# stdout carries only its answer (`--json` output stays one parseable document).
+_stream: IO[str] | None = None
+
+
+def use(stream: IO[str] | None) -> IO[str] | None:
+    """Log to `stream` from now on (None: stdout); the stream used before."""
+    global _stream
+    previous, _stream = _stream, stream
+    return previous
 
 
 def log(severity: str, message: str, **fields: Any) -> None:
@@ -19,5 +30,6 @@ def log(severity: str, message: str, **fields: Any) -> None:
         **{k: v for k, v in fields.items() if v is not None},
     }
     # ensure_ascii keeps control characters from untrusted input escaped: one entry, one line.
-    sys.stdout.write(json.dumps(entry, default=str, ensure_ascii=True) + "\n")
-    sys.stdout.flush()
+    out = _stream or sys.stdout
+    out.write(json.dumps(entry, default=str, ensure_ascii=True) + "\n")
+    out.flush()

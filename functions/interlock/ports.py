@@ -80,6 +80,8 @@ class ModelVersion:
     artifact_uri: str
     aliases: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""  # versionDescription (the DAG's lineage record, `interlock lineage`)
+    created: datetime | None = None  # versionCreateTime
 
 
 class ModelRegistry(Protocol):
@@ -281,8 +283,18 @@ class Ledger(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StoredGeneration:
+    """One exact generation of an object, as the store has it now."""
+
+    size: int
+    md5: str | None  # base64, as GCS reports md5Hash (None for composite objects)
+    time_created: datetime | None
+
+
 class ObjectStore(Protocol):
-    """Cloud Storage, as batch windows need it: strongly consistent listing, create-only writes."""
+    """Cloud Storage, as batch windows and lineage need it: strongly consistent listing,
+    create-only writes, and whether a pinned generation is still there."""
 
     def list(self, bucket: str, prefix: str) -> list[Member]:
         """The live objects under `prefix` (generation, size, md5, time created)."""
@@ -294,6 +306,11 @@ class ObjectStore(Protocol):
 
     def read(self, bucket: str, name: str) -> bytes | None:
         """The live object's bytes; None when there is no such object."""
+        ...
+
+    def generation(self, bucket: str, name: str, generation: int) -> StoredGeneration | None:
+        """That exact generation (live or, with Object Versioning, noncurrent); None when it no
+        longer exists — without versioning an overwrite or delete removes it."""
         ...
 
 

@@ -242,6 +242,20 @@ class TestVertexModelRegistry:
         assert status in str(our_error.value)
         assert kind_of(translate(their_error.value, "x", call)) is PermanentError
 
+    def test_a_label_google_refuses_is_invalid_argument_naming_it_for_the_official_client(
+        self, standin: StandInServer, official: Any
+    ) -> None:
+        spec = {
+            "display_name": "m",
+            "container_spec": {"image_uri": IMAGE},
+            "labels": {"interlock-input-md5": "kAFQmDzST7DWlj99KOF/cg=="},  # base64: not a label
+        }
+        request = {"parent": standin.parent, "model": spec, "model_id": unique_id("m")}
+        with pytest.raises(gexc.BadRequest) as refused:
+            official.models.upload_model(request=request)
+        assert rpc_status(refused.value) == "INVALID_ARGUMENT"
+        assert "key 'interlock-input-md5' is invalid" in str(refused.value)
+
 
 # --- Cloud Run Admin v2 -----------------------------------------------------------------------------
 

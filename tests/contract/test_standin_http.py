@@ -354,6 +354,33 @@ class TestVertexAsGoogleBehaves:
         }
         assert standin.request("POST", f"/v1/{standin.parent}/models:upload", body)[0] == status
 
+    @pytest.mark.parametrize(
+        ("labels", "status", "named"),
+        [
+            ({"interlock-run": "0" * 32, "9lives": "", "ünïcode": "ß"}, 200, None),
+            ({"Interlock-Run": "x"}, 400, "Label key 'Interlock-Run' is invalid"),
+            ({"-x": "x"}, 400, "Label key '-x' is invalid"),
+            ({"k" * 64: "x"}, 400, "is invalid"),
+            ({"run": "gcs__R1"}, 400, "Label value 'gcs__R1' of key 'run' is invalid"),
+            ({"uri": "gs://b/n#1"}, 400, "of key 'uri' is invalid"),
+            ({"n": "x" * 64}, 400, "of key 'n' is invalid"),
+            ({f"k{i}": "v" for i in range(65)}, 400, "65 labels"),
+        ],
+    )
+    def test_labels_follow_googles_rules_and_a_refusal_names_the_label(
+        self, standin: StandInServer, labels: dict[str, str], status: int, named: str | None
+    ) -> None:
+        body = {
+            "modelId": unique_id("m"),
+            "model": {"displayName": "m", "containerSpec": {"imageUri": "i"}, "labels": labels},
+        }
+        code, reply = standin.request("POST", f"/v1/{standin.parent}/models:upload", body)
+        assert code == status, reply
+        if named is not None:
+            assert reply["error"]["status"] == "INVALID_ARGUMENT"
+            assert "Field: model.labels" in reply["error"]["message"]
+            assert named in reply["error"]["message"]
+
     def test_merge_needs_a_version_id_not_an_alias(self, standin: StandInServer) -> None:
         name, _ = standin.upload_model_version(unique_id("m"), "gs://b/1")  # finding 11
         body = {"versionAliases": ["champion"]}

@@ -18,7 +18,7 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 if str(DAGS) not in sys.path:
     sys.path.append(str(DAGS))
 
-from interlock_dag import evaluate, inputs, publish  # noqa: E402
+from interlock_dag import chain, evaluate, inputs, publish  # noqa: E402
 from interlock_dag.dataset import DATASET_ID, HOLDOUT_ROWS, TARGET, load  # noqa: E402
 from interlock_dag.linear_model import LinearModel  # noqa: E402
 from interlock_dag.make_demo_data import demo_csv  # noqa: E402
@@ -69,6 +69,36 @@ def test_check_content_refuses_bytes_when_size_or_md5_differ() -> None:
         inputs.check_content(pinned, b"abd")
     with pytest.raises(inputs.BadInput, match="size is 4 bytes"):
         inputs.check_content(pinned, b"abcd")
+
+
+def test_check_content_returns_the_size_and_md5_read_when_the_conf_gave_neither() -> None:
+    _, announced = inputs.parse_conf({**GOOD, "size": None})
+    assert (announced.md5, announced.size) == (None, None)
+    read = inputs.check_content(announced, b"abc")
+    assert (read.md5, read.size) == ("kAFQmDzST7DWlj99KOF/cg==", 3)
+
+
+def test_read_local_says_the_generation_was_overwritten_when_a_newer_one_is_live(
+    tmp_path: Path,
+) -> None:
+    from interlock.adapters.storage_local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path)
+    first = store.put("interlock-landing", "churn/incoming/a.csv", b"day one")
+    second = store.put("interlock-landing", "churn/incoming/a.csv", b"day two")
+    assert first is not None and second is not None
+    uri = f"gs://interlock-landing/churn/incoming/a.csv#{first.generation}"
+    _, pinned = inputs.parse_conf({**GOOD, "object": uri, "input": uri})
+    with pytest.raises(inputs.BadInput) as raised:
+        inputs.read_local(tmp_path, pinned)
+    assert str(raised.value) == (
+        f"{uri}: generation {first.generation} no longer exists (overwritten after it landed, "
+        f"the live generation is now {second.generation}; without Object Versioning GCS keeps "
+        "only the live generation): inputs must stay immutable once a run references them"
+    )
+    assert store.delete("interlock-landing", "churn/incoming/a.csv")
+    with pytest.raises(inputs.BadInput, match=r"\(deleted after it landed, or never existed;"):
+        inputs.read_local(tmp_path, pinned)
 
 
 def test_local_object_path_follows_the_local_bucket_layout(tmp_path: Path) -> None:
@@ -156,6 +186,108 @@ def test_evaluated_payload_carries_the_binding_attributes_and_a_stable_id() -> N
         publish.EVALUATED_TYPE, publish.SOURCE, publish.event_id(payload), when
     )
     assert attributes["ce-id"] == publish.attributes(payload, datetime.now(UTC))["ce-id"]
+    # Known before the version exists: the version's labels carry it at upload.
+    assert attributes["ce-id"] == chain.evaluated_event_id("churn", "gcs__abc")
+
+
+TRAINED_ON = chain.TrainedOn(URI, 17, "kAFQmDzST7DWlj99KOF/cg==", 3, None, 1)
+BATCH = chain.TrainedOn(
+    "gs://interlock-landing/_interlock/manifests/churn-batched/w.json#99", 99, None, None,
+    "ab" * 32, 3,
+)  # fmt: skip
+
+
+def test_md5_hex_restates_gcs_base64_md5_as_lowercase_hex() -> None:
+    assert chain.md5_hex("kAFQmDzST7DWlj99KOF/cg==") == hashlib.md5(b"abc").hexdigest()
+    for bad in ("not base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(ValueError, match="md5"):
+            chain.md5_hex(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("breast-cancer-holdout-v1", "breast-cancer-holdout-v1"),
+        ("Holdout.V2/2026 Q1", "holdout-v2-2026-q1"),
+        ("x" * 80, "x" * 63),
+    ],
+)
+def test_label_value_is_lowercase_safe_and_at_most_63_characters(text: str, expected: str) -> None:
+    assert chain.label_value(text) == expected
+    chain.check_labels({"k": chain.label_value(text)})
+
+
+def test_labels_of_a_single_object_run_name_its_generation_hex_md5_dataset_and_event() -> None:
+    labels = chain.labels("churn", "gcs__abc", TRAINED_ON, "Breast.Cancer")
+    assert labels == {
+        "interlock-model": "churn",
+        "interlock-run": chain.run_digest("gcs__abc"),
+        "interlock-input-generation": "17",
+        "interlock-input-md5": hashlib.md5(b"abc").hexdigest(),
+        "interlock-eval-dataset": "breast-cancer",
+        "interlock-eval-event": chain.evaluated_event_id("churn", "gcs__abc"),
+    }
+    assert set(labels) <= set(chain.LABEL_KEYS)
+
+
+def test_labels_of_a_batch_run_name_the_manifest_not_an_md5() -> None:
+    labels = chain.labels("churn", "batch__w", BATCH, DATASET_ID)
+    assert labels["interlock-input-generation"] == "99"
+    assert labels["interlock-manifest-sha256"] == "ab" * 16
+    assert "interlock-input-md5" not in labels
+
+
+def test_labels_omit_the_md5_when_gcs_reported_none() -> None:
+    composite = chain.TrainedOn(URI, 17, None, 3, None, 1)
+    assert "interlock-input-md5" not in chain.labels("churn", "r", composite, DATASET_ID)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [{"Upper": "v"}, {"1key": "v"}, {"k": "UPPER"}, {"k": "a.b"}, {"k": "x" * 64}, {"": "v"}],
+)
+def test_check_labels_refuses_what_google_refuses(labels: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="label"):
+        chain.check_labels(labels)
+
+
+def test_description_is_one_line_of_sorted_compact_json_with_the_whole_chain() -> None:
+    import json
+
+    text = chain.description("churn", "gcs__abc", TRAINED_ON, DATASET_ID, "file:///a/model")
+    assert "\n" not in text and ", " not in text
+    assert json.loads(text) == {
+        "run_id": "gcs__abc",
+        "input_uri": URI,
+        "input_md5": "kAFQmDzST7DWlj99KOF/cg==",
+        "manifest_sha256": None,
+        "objects": 1,
+        "dataset_id": DATASET_ID,
+        "evaluated_event_id": chain.evaluated_event_id("churn", "gcs__abc"),
+        "artifact_uri": "file:///a/model",
+    }
+    assert text == json.dumps(json.loads(text), separators=(",", ":"), sort_keys=True)
+    batch = json.loads(chain.description("churn", "b", BATCH, DATASET_ID, "gs://s/m"))
+    assert (batch["input_md5"], batch["manifest_sha256"], batch["objects"]) == (None, "ab" * 32, 3)
+
+
+def test_description_drops_the_artifact_then_cuts_fields_when_too_long_and_stays_json() -> None:
+    import json
+
+    long_name = chain.TrainedOn(f"gs://b/{'n' * 1500}#1", 1, None, 3, None, 1)
+    text = chain.description("churn", "r" * 250, long_name, DATASET_ID, "gs://s/" + "a" * 900)
+    body = json.loads(text)
+    assert len(text) <= chain.DESCRIPTION_MAX
+    assert body["artifact_uri"] is None and body["truncated"] == ["artifact_uri"]
+    assert body["input_uri"] == long_name.uri and body["run_id"] == "r" * 250
+    # Beyond that, run_id and dataset_id are cut before the input's URI.
+    huge = chain.TrainedOn(f"gs://b/{'ü' * 2100}#1", 1, None, 3, None, 1)
+    text = chain.description("churn", "r" * 250, huge, "d" * 300, "gs://s/m")
+    body = json.loads(text)
+    assert len(text) <= chain.DESCRIPTION_MAX
+    assert body["truncated"] == ["artifact_uri", "run_id", "dataset_id", "input_uri"]
+    assert body["run_id"] == "" and body["dataset_id"] == ""
+    assert huge.uri.startswith(body["input_uri"]) and body["evaluated_event_id"]
 
 
 def _rest(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

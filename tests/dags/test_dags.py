@@ -45,11 +45,20 @@ EXPECTED_TASKS = [
     "register",
     "publish_evaluated",
 ]
-# Set it to a venv with apache-airflow (2.11 or 3) and apache-airflow-providers-google to parse the
-# gcp (Composer) variant; make test does not install the provider (~3 min, hundreds of MB).
+# A venv with apache-airflow and apache-airflow-providers-google, to parse and run the gcp
+# (Composer) variant: `make install-airflow-gcp` builds it and `make test` points here.
 GCP_VENV_ENV = "INTERLOCK_AIRFLOW_GCP_VENV"
 
 pytestmark = pytest.mark.airflow
+
+
+def gcp_venv() -> Path:
+    """The provider's venv; missing is a broken setup (the Makefile installs it), not a skip."""
+    venv = Path(os.environ.get(GCP_VENV_ENV) or REPO / ".venv-airflow-gcp")
+    if not (venv / "bin" / "python").exists():
+        pytest.fail(f"no Airflow venv with Google's provider at {venv}: run `make "
+                    f"install-airflow-gcp` (or set {GCP_VENV_ENV})", pytrace=False)  # fmt: skip
+    return venv
 
 
 @pytest.fixture(scope="session", params=VERSIONS)
@@ -173,12 +182,11 @@ def test_dags_folder_imports_without_errors_when_parsed_by_airflow(
 
 
 def test_gcp_variant_imports_when_the_google_provider_is_installed(tmp_path: Path) -> None:
-    venv = os.environ.get(GCP_VENV_ENV)
-    if not venv or not (Path(venv) / "bin" / "python").exists():
-        pytest.skip(f"set {GCP_VENV_ENV} to a venv with apache-airflow-providers-google")
+    venv = gcp_venv()
     env = airflow_env(
         tmp_path, {"interlock_target": "gcp", "interlock_staging_bucket": "interlock-staging"}
     )
+    labels = {"interlock-model": "churn", "interlock-input-generation": "5"}
     upstream = {
         "validate_input": {"model": "churn", "pinned": {"uri": "gs://landing/a.csv#5"}},
         "preprocess": {
@@ -186,6 +194,7 @@ def test_gcp_variant_imports_when_the_google_provider_is_installed(tmp_path: Pat
             "base_output_dir": "gs://interlock-staging/churn/r1",
             "artifact_uri": "gs://interlock-staging/churn/r1/model",
         },
+        "evaluate": {"labels": labels, "version_description": '{"run_id":"gcs__r1"}'},
     }
     args = ["render", DAG_ID, json.dumps(upstream), "train,register"]
     result = run_in_airflow(Path(venv) / "bin" / "python", args, env)
@@ -198,6 +207,75 @@ def test_gcp_variant_imports_when_the_google_provider_is_installed(tmp_path: Pat
     assert train["script_path"].endswith("dags/interlock_dag/trainer.py")
     assert register["parent_model"] == "projects/interlock-local/locations/us-central1/models/churn"
     assert register["model"]["artifact_uri"] == "gs://interlock-staging/churn/r1/model"
+    # The chain evaluate assembled, one templated label per key ("" = absent, dropped at upload).
+    assert {k: v for k, v in register["model"]["labels"].items() if v} == labels
+    assert set(register["model"]["labels"]) == {
+        "interlock-model", "interlock-run", "interlock-input-generation", "interlock-input-md5",
+        "interlock-manifest-sha256", "interlock-eval-dataset", "interlock-eval-event",
+    }  # fmt: skip
+    assert register["model"]["version_description"] == '{"run_id":"gcs__r1"}'
+
+
+# Runs in the provider's venv: gcp_tasks' checks of a pinned generation, on the official
+# google-cloud-storage client, against the JSON API the local stack serves over its bucket.
+GCP_CHECK = """
+import json, sys
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from interlock_dag import gcp_tasks
+from interlock_dag.inputs import BadInput, parse_conf
+
+client = storage.Client(project="p", credentials=AnonymousCredentials())
+gcp_tasks._gcs = lambda: type("Hook", (), {"get_conn": lambda self: client})()
+out = {}
+for label, conf in json.loads(sys.argv[1]).items():
+    _, pinned = parse_conf(conf)
+    try:
+        out[label] = gcp_tasks._generation(pinned).as_dict()
+        out[label + " bytes"] = gcp_tasks._download(pinned).decode()
+    except BadInput as e:
+        out[label] = str(e)
+print("RESULT:" + json.dumps(out))
+"""
+
+
+def test_gcp_variant_checks_the_pinned_generation_and_refuses_one_that_was_overwritten(
+    tmp_path: Path,
+) -> None:
+    venv = gcp_venv()
+    from interlock.adapters.storage_local import LocalObjectStore
+    from interlock_dev.gcs_api import GcsApi
+
+    store = LocalObjectStore(tmp_path)
+    old = store.put("interlock-landing", "in/a.csv", b"day one\n")
+    new = store.put("interlock-landing", "in/a.csv", b"day two\n")
+    assert old is not None and new is not None
+    confs = {
+        label: {"object": f"gs://interlock-landing/in/a.csv#{gen}", "model": "churn"}
+        for label, gen in (("live", new.generation), ("overwritten", old.generation))
+    }
+    api = GcsApi(tmp_path, free_port(47480))
+    try:
+        env = {**airflow_env(tmp_path / "home"), "PYTHONPATH": str(DAGS),
+               "STORAGE_EMULATOR_HOST": api.host}  # fmt: skip
+        done = subprocess.run(
+            [str(Path(venv) / "bin" / "python"), "-c", GCP_CHECK, json.dumps(confs)],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        api.close()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT:")]
+    assert lines, done.stdout + done.stderr
+    out = json.loads(lines[0].removeprefix("RESULT:"))
+    # What the version's labels will record: the generation's own md5 and size.
+    assert (out["live"]["md5"], out["live"]["size"]) == (new.md5, new.size)
+    assert out["live bytes"] == "day two\n"
+    assert out["overwritten"] == (
+        f"{confs['overwritten']['object']}: generation {old.generation} no longer exists "
+        f"(overwritten after it landed, the live generation is now {new.generation}; without "
+        "Object Versioning GCS keeps only the live generation): inputs must stay immutable once "
+        "a run references them"
+    )
 
 
 @pytest.mark.slow
@@ -252,6 +330,26 @@ def test_local_variant_registers_a_version_and_publishes_evaluated_when_a_csv_la
     version = standin.ok("GET", f"/v1/{standin.parent}/models/{model}@{data['version']}")
     assert version["versionId"] == data["version"] == "1"
     assert version["artifactUri"] == data["artifact_uri"]
+    # The lineage chain, on the version: what the run read, how it was judged, what it published.
+    md5_hex = hashlib.md5(csv_path.read_bytes()).hexdigest()
+    assert version["labels"] == {
+        "interlock-model": model,
+        "interlock-run": hashlib.sha256(result["run_id"].encode()).hexdigest()[:32],
+        "interlock-input-generation": "1717405212345678",
+        "interlock-input-md5": md5_hex,
+        "interlock-eval-dataset": "breast-cancer-holdout-v1",
+        "interlock-eval-event": event["id"],
+    }
+    assert json.loads(version["versionDescription"]) == {
+        "run_id": result["run_id"],
+        "input_uri": conf["object"],
+        "input_md5": conf["md5"],
+        "manifest_sha256": None,
+        "objects": 1,
+        "dataset_id": "breast-cancer-holdout-v1",
+        "evaluated_event_id": event["id"],
+        "artifact_uri": data["artifact_uri"],
+    }
     assert data["run_id"] == result["run_id"]
     assert data["input_uri"] == conf["object"]
     assert data["dataset_id"] == "breast-cancer-holdout-v1"
@@ -371,3 +469,45 @@ def test_local_variant_trains_on_every_object_of_the_manifest_when_a_batch_windo
     [(_, event)] = capture.received
     validate(event["type"], event["data"])  # what interlock's on_model_evaluated accepts
     assert event["data"]["input_uri"].startswith(f"{uri}#")  # the manifest, pinned
+    [manifest_meta] = store.list("interlock-landing", name)
+    version = standin.ok("GET", f"/v1/{standin.parent}/models/{model}@{event['data']['version']}")
+    assert version["labels"]["interlock-input-generation"] == str(manifest_meta.generation)
+    assert version["labels"]["interlock-manifest-sha256"] == conf["manifest_sha256"][:32]
+    assert version["labels"]["interlock-eval-event"] == event["id"]
+    assert "interlock-input-md5" not in version["labels"]
+    described = json.loads(version["versionDescription"])
+    assert described["input_uri"] == f"{uri}#{manifest_meta.generation}"
+    assert (described["manifest_sha256"], described["objects"]) == (conf["manifest_sha256"], 3)
+    assert described["input_md5"] is None
+
+
+@pytest.mark.slow
+def test_validate_input_fails_the_run_when_its_generation_was_overwritten_before_it_started(
+    airflow_python: Path, migrated_home: tuple[Path, float], tmp_path: Path
+) -> None:
+    from interlock.adapters.storage_local import LocalObjectStore
+
+    home, _ = migrated_home
+    buckets = tmp_path / "buckets"
+    store = LocalObjectStore(buckets)  # no Object Versioning, GCS's default
+    name = "churn/incoming/day.csv"
+    landed = store.put("interlock-landing", name, b"a,target\n1,0\n")
+    newer = store.put("interlock-landing", name, b"a,target\n1,1\n")
+    assert landed is not None and newer is not None
+    uri = f"gs://interlock-landing/{name}#{landed.generation}"
+    conf = {"object": uri, "md5": landed.md5, "size": landed.size, "input": uri, "model": "churn"}
+    variables = {
+        "interlock_local_buckets": str(buckets),
+        "interlock_function_url": "http://127.0.0.1:9/",
+    }
+    result = run_in_airflow(
+        airflow_python, ["test", DAG_ID, json.dumps(conf)], airflow_env(home, variables)
+    )
+    assert result["state"] == "failed"
+    assert result["tasks"]["validate_input"] == "failed"
+    assert {result["tasks"][t] for t in EXPECTED_TASKS[1:]} == {"upstream_failed"}
+    assert (
+        f"BadInput: {uri}: generation {landed.generation} no longer exists (overwritten after it "
+        f"landed, the live generation is now {newer.generation}; without Object Versioning GCS "
+        "keeps only the live generation): inputs must stay immutable once a run references them"
+    ) in result["output"]

@@ -123,6 +123,45 @@ def test_bad_csv_run_shows_as_run_failed_with_its_reason_in_status_and_on_decisi
     )
 
 
+def test_run_pinned_to_an_overwritten_generation_fails_in_validate_input_and_the_ledger_says_why(
+    stack, tmp_path
+):
+    from interlock.core.runs import run_key
+
+    # Landed, then landed again under the same name before any run read it: without Object
+    # Versioning (GCS's default, and the local bucket's) the first generation is gone.
+    bucket = LocalBucket(Path(stack.info.root) / "buckets")
+    name = f"churn/incoming/overwritten-{uuid.uuid4().hex[:8]}.csv"
+    csv = tmp_path / "day.csv"
+    csv.write_text("a,target\n1,0\n")
+    first = bucket.put("interlock-landing", name, csv)
+    csv.write_text("a,target\n1,1\n")
+    second = bucket.put("interlock-landing", name, csv)
+    request_id = f"it-{uuid.uuid4().hex[:12]}"
+    publish(
+        stack.info,
+        TriggerRequested(
+            request_id=request_id, pipeline="churn-training", object_uri=first.uri,
+            requested_by="e2e",
+        ),
+    )  # fmt: skip
+    ledger = SqliteLedger(stack.info.ledger.removeprefix("sqlite:"))
+    key = run_key(DAG_ID, f"manual__{request_id}")
+
+    def ended():
+        watched = ledger.watched_run(key)
+        return watched is not None and watched.final and ledger.get(key)
+
+    outcome = wait_for(ended, timeout_s=180, what=f"run_failed of {key} recorded")
+    assert outcome.kind == "run_failed"
+    assert (
+        f"task validate_input failed (try 1): BadInput: {first.uri}: generation "
+        f"{first.generation} no longer exists (overwritten after it landed, the live generation "
+        f"is now {second.generation};"
+    ) in outcome.reasons[-1]
+    assert "inputs must stay immutable once a run references them" in outcome.reasons[-1]
+
+
 def _published_decisions(stack, ce_type: str) -> set[str]:
     """Ids of the `ce_type` outcome events published on the decisions topic so far."""
     import json

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from interlock.core.batch import Member
+from interlock.ports import StoredGeneration
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -57,3 +58,12 @@ class FakeObjectStore:
         with self._lock:
             found = self._objects.get((bucket, name))
         return None if found is None else found[1]
+
+    def generation(self, bucket: str, name: str, generation: int) -> StoredGeneration | None:
+        # Without Object Versioning (GCS's default) only the live generation exists.
+        with self._lock:
+            found = self._objects.get((bucket, name))
+        if found is None or found[0].generation != generation:
+            return None
+        obj, data = found
+        return StoredGeneration(len(data), obj.md5, obj.time_created)

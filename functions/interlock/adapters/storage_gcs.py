@@ -14,6 +14,7 @@ from typing import Any
 
 from interlock.adapters.google_errors import translate
 from interlock.core.batch import Member
+from interlock.ports import StoredGeneration
 
 TIMEOUT_S = 30.0
 
@@ -65,3 +66,15 @@ class GcsObjectStore:
             return None
         except Exception as exc:
             raise translate(exc, "storage", f"read gs://{bucket}/{name}") from exc
+
+    def generation(self, bucket: str, name: str, generation: int) -> StoredGeneration | None:
+        # get_blob answers None on 404: that generation is gone (or never was).
+        try:
+            blob = (
+                self._gcs().bucket(bucket).get_blob(name, generation=generation, timeout=TIMEOUT_S)
+            )
+        except Exception as exc:
+            raise translate(exc, "storage", f"get gs://{bucket}/{name}#{generation}") from exc
+        if blob is None:
+            return None
+        return StoredGeneration(int(blob.size), blob.md5_hash, blob.time_created)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from interlock.adapters.google_errors import translate
 from interlock.adapters.google_rest import GoogleCallError, GoogleRest
+from interlock.core.codec import parse_time
 from interlock.core.errors import PermanentError
 from interlock.ports import ModelVersion
 
@@ -96,7 +98,19 @@ def _to_version(found: dict[str, Any], model: str) -> ModelVersion:
         artifact_uri=str(found.get("artifactUri", "")),
         aliases=tuple(sorted(found.get("versionAliases", ()))),  # Vertex promises no order
         labels=dict(found.get("labels", {})),
+        description=str(found.get("versionDescription", "")),
+        created=_time(found.get("versionCreateTime")),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    """An RFC 3339 time as Google writes it (nanoseconds and all); None when absent or odd."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(re.sub(r"(\.\d{6})\d+", r"\1", value), "versionCreateTime")
+    except PermanentError:
+        return None
 
 
 def _version_order(version: ModelVersion) -> tuple[int, str]:

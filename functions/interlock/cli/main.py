@@ -37,6 +37,16 @@ def _publishing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
 
 
+def _reading(p: argparse.ArgumentParser) -> None:
+    """What a command that reads the ledger is pointed at (report, lineage, history)."""
+    p.add_argument("--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)")
+    p.add_argument(
+        "--ledger",
+        help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
+    )
+    p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -129,15 +139,31 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a self-contained HTML timeline of a model's decisions")
     p.add_argument("model", help="model name, as in the policy (e.g. churn)")
     p.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
-    p.add_argument("--policy", help="policy file (default: $INTERLOCK_POLICY or the local stack's)")
-    p.add_argument(
-        "--ledger",
-        help="'firestore' or 'sqlite:PATH' (default: $INTERLOCK_LEDGER or the local stack's)",
-    )
-    p.add_argument("--project", help="Google Cloud project (default: INTERLOCK_PROJECT)")
+    _reading(p)
     p.add_argument(
         "--limit", type=_positive, default=500, help="newest decisions drawn (default 500)"
     )
+
+    p = sub.add_parser(
+        "lineage", help="a version's chain: input bytes → run → evaluation → revision → traffic"
+    )
+    p.add_argument("model", help="model name, as in the policy (e.g. churn)")
+    p.add_argument("version", nargs="?", help="Vertex AI model version: 2 or v2")
+    p.add_argument("--serving", action="store_true", help="the version serving most traffic now")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="read the ledger only: ask neither the registry, Airflow nor the object store",
+    )
+    p_hist = sub.add_parser("history", help="which versions served which share of traffic when")
+    p_hist.add_argument("model", help="model name, as in the policy (e.g. churn)")
+    p_hist.add_argument("--at", metavar="TIME", help="RFC 3339, e.g. 2026-12-02T17:05:00Z")
+    p_hist.add_argument(
+        "--between", nargs=2, metavar=("START", "END"), help="every split in force in between"
+    )
+    for p in (sub.choices["lineage"], p_hist):
+        _reading(p)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("explain", help="what interlock would decide for an event, and why")
     p.add_argument("event", help="event JSON: structured CloudEvent, binary delivery or push body")
@@ -243,6 +269,14 @@ def run(args: argparse.Namespace) -> int:
         from interlock.cli.report_html import report_command
 
         return report_command(args)
+    if args.command == "lineage":
+        from interlock.cli.lineage import lineage_command
+
+        return lineage_command(args)
+    if args.command == "history":
+        from interlock.cli.history import history_command
+
+        return history_command(args)
     if args.command == "explain":
         from interlock.cli.explain import explain_command
 
@@ -286,7 +320,18 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from interlock import log
+
     args = parser().parse_args(argv)
+    # Adapters' log lines go to stderr: stdout carries only the answer (`--json` parses whole).
+    previous = log.use(sys.stderr)
+    try:
+        return _main(args)
+    finally:
+        log.use(previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         return run(args)
     except CliError as err:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from interlock.core.effects import Effect
-from interlock.core.events import OutcomeKind
+from interlock.core.events import ModelEvaluated, OutcomeKind
 from interlock.core.state import ModelState
 from interlock.core.values import fast_init
 
@@ -24,6 +24,14 @@ class Decision:
     manual: bool = False
     # Recorded instead when a `SmokeCheck` effect fails (`core.smoke`); None: no smoke check.
     on_smoke_failure: Decision | None = None
+    # The evaluation decided on (the gate's decisions): its outcome references the version's
+    # run, input and dataset (`Outcome.trained`).
+    judged: ModelEvaluated | None = None
+
+    def judging(self, ev: ModelEvaluated) -> Decision:
+        """This decision, naming the evaluation it judged: every decision on an evaluation
+        makes one."""
+        return self.replace(judged=ev)
 
     def replace(self, **changes: object) -> Decision:
         """`dataclasses.replace` without re-running `__init__` field by field (a replay's

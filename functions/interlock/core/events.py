@@ -266,6 +266,32 @@ OutcomeKind = Literal[
 
 @fast_init
 @dataclass(frozen=True)
+class Share:
+    """One revision's share of a model's traffic once a decision was applied."""
+
+    version: str = spec(pattern=VERSION_ID, description="model version the revision serves")
+    revision: str = spec(pattern=REVISION, description="Cloud Run revision name")
+    percent: int = spec(minimum=0, maximum=100, description="share of the service's traffic")
+    tag: str | None = spec(None, max_length=64, description="traffic tag: champion, candidate, …")
+
+
+@fast_init
+@dataclass(frozen=True)
+class Trained:
+    """The evaluation a decision was made on, and what produced the version (its lineage)."""
+
+    version: str = spec(pattern=VERSION_ID, description="Vertex AI Model Registry version id")
+    run_id: str = spec(max_length=256, description="pipeline run that produced the version")
+    dataset_id: str = spec(max_length=256, description="id of the held-out evaluation set")
+    sample_count: int = spec(minimum=0, description="rows in the evaluation set")
+    metrics: Mapping[str, float] = spec(finite=False, description="metric name -> value")
+    evaluated_at: datetime = spec(description="when the evaluation finished")
+    input_uri: str | None = spec(None, pattern=GCS_URI, description="pinned training input")
+    artifact_uri: str | None = spec(None, max_length=1024, description="the model artifact")
+
+
+@fast_init
+@dataclass(frozen=True)
 class Outcome:
     """What interlock decided for one event, and what it changed."""
 
@@ -284,6 +310,14 @@ class Outcome:
     manual: bool = spec(False, description="the event was a manual request")
     request_id: str | None = spec(None, max_length=128, description="the manual request's id")
     requested_by: str | None = spec(None, max_length=256, description="the manual request's caller")
+    # Lineage (`interlock lineage`, `interlock history`): what the decision was made on, and the
+    # model's whole traffic block once its effects were applied (empty: traffic not moved).
+    trained: Trained | None = spec(
+        None, description="the evaluation decided on, with the run and input behind the version"
+    )
+    traffic: tuple[Share, ...] = spec(
+        (), description="every revision's share once the decision applied; empty: unchanged"
+    )
 
 
 Payload = (

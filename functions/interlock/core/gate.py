@@ -88,7 +88,18 @@ def _ordering(ev: ModelEvaluated, state: ModelState) -> Decision | None:
 
 
 def gate(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
-    """Promote (first canary step) or Reject with every failing reason; Stale/Duplicate/Held."""
+    """Promote (first canary step) or Reject with every failing reason; Stale/Duplicate/Held.
+
+    Every verdict carries the evaluation it judged (`Decision.judged`), whoever asked: the
+    event itself, a replay, a held evaluation re-decided on resume or by the tick."""
+    decided = _verdict(ev, state, mp, now)
+    failed = decided.on_smoke_failure  # the rejection if the smoke check fails: same evaluation
+    if failed is not None:
+        decided = decided.replace(on_smoke_failure=failed.judging(ev))
+    return decided.judging(ev)
+
+
+def _verdict(ev: ModelEvaluated, state: ModelState, mp: ModelPolicy, now: datetime) -> Decision:
     ordered = _ordering(ev, state)
     if ordered is not None:
         return ordered

@@ -77,4 +77,5 @@ def resume(req: ResumeRequested, state: ModelState, mp: ModelPolicy, now: dateti
         state_after,
         True,
         smoke.led_by(redo, (who, was, again)),
+        redo.judged,
     )

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 
 from interlock.core.codec import format_time
 from interlock.core.decision import Decision
+from interlock.core.effects import DeployRevision, SetTraffic
 from interlock.core.errors import PermanentError
-from interlock.core.events import DataLanded, Outcome, OutcomeKind
+from interlock.core.events import DataLanded, ModelEvaluated, Outcome, OutcomeKind, Share, Trained
 from interlock.core.expiry import human
 from interlock.core.inbound import Inbound
 from interlock.core.keys import decision_id
@@ -43,6 +44,43 @@ def outcome_of(
         manual=decision.manual,
         request_id=request_id,
         requested_by=requested_by,
+        trained=trained(decision.judged) if decision.judged else None,
+        traffic=shares(decision),
+    )
+
+
+def trained(ev: ModelEvaluated) -> Trained:
+    """What an outcome keeps of the evaluation it decided on: the version's lineage."""
+    return Trained(
+        version=ev.version,
+        run_id=ev.run_id,
+        dataset_id=ev.dataset_id,
+        sample_count=ev.sample_count,
+        metrics=ev.metrics,
+        evaluated_at=ev.evaluated_at,
+        input_uri=ev.input_uri,
+        artifact_uri=ev.artifact_uri,
+    )
+
+
+def shares(decision: Decision) -> tuple[Share, ...]:
+    """The traffic block the decision set, each revision with the version it serves (from the
+    decision's next state, or the revision it deployed); () when it did not move traffic."""
+    block = next((e for e in decision.effects if isinstance(e, SetTraffic)), None)
+    if block is None:
+        return ()
+    served: dict[str, str] = {
+        e.revision: e.version for e in decision.effects if isinstance(e, DeployRevision)
+    }
+    state = decision.state
+    if state is not None:
+        for held in (state.previous, state.champion, state.candidate):
+            if held is not None:
+                served[held.revision] = held.version
+    return tuple(
+        Share(served[s.revision], s.revision, s.percent, s.tag)
+        for s in block.splits
+        if s.revision in served
     )
 
 
