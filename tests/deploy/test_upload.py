@@ -48,7 +48,7 @@ def test_upload_holds_every_module_the_entry_points_import_when_deployed():
 def test_upload_is_small_when_only_the_runtime_ships():
     # README quotes the figure; keep it honest within a margin rather than to the byte.
     size = sum((SOURCE / f).stat().st_size for f in uploaded() if (SOURCE / f).is_file())
-    assert size < 440_000, f"upload is {size} bytes"
+    assert size < 450_000, f"upload is {size} bytes"
 
 
 def test_every_uploaded_module_imports_from_the_upload_alone_when_deployed(tmp_path):
